@@ -1,0 +1,224 @@
+"""Repositories: the only place the app reads and writes Job, Track and Loop rows.
+
+Each repository wraps an injected ``Session``. Writes commit on their own, as the seed's examples expect,
+except inside ``session_scope()``, where they only flush and the scope commits once. A failed write is
+rolled back before the error propagates, so the session stays usable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from db.models import JOB_STATUSES, LOOP_STATUSES, Job, Loop, Track
+from db.session import SCOPED, begin_write
+
+ModelT = TypeVar("ModelT", Job, Track, Loop)
+T = TypeVar("T")
+
+# Keyword the callers use -> mapped attribute (``metadata`` is reserved by SQLAlchemy's declarative base).
+FIELD_ALIASES = {"metadata": "metadata_"}
+
+
+class ConstraintViolation(ValueError, IntegrityError):
+    """The database refused a write: a missing parent row, a duplicate id or a failed check.
+
+    Both a ``ValueError`` (bad input, as the repository contract says) and SQLAlchemy's ``IntegrityError``.
+    """
+
+    def __init__(self, message: str, error: IntegrityError) -> None:
+        IntegrityError.__init__(self, error.statement, error.params, error.orig)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.orig})"
+
+
+class Repository(Generic[ModelT]):
+    """Create, read, update and delete for one model; subclasses add the queries the app needs."""
+
+    model: type[ModelT]
+    parent: tuple[str, str] | None = None  # (foreign key field, parent table), for clear error messages
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # Helpers
+
+    @property
+    def _pk_name(self) -> str:
+        return self.model.__mapper__.primary_key[0].key
+
+    @property
+    def _pk(self) -> Any:
+        return getattr(self.model, self._pk_name)
+
+    def _fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        mapped = {FIELD_ALIASES.get(name, name): value for name, value in fields.items()}
+        known = {attr.key for attr in self.model.__mapper__.column_attrs}
+        unknown = sorted(set(mapped) - known)
+        if unknown:
+            names = sorted(FIELD_ALIASES.get(k, k) for k in known)
+            allowed = ", ".join("metadata" if k == "metadata_" else k for k in names)
+            raise ValueError(f"{self.model.__name__} has no field {', '.join(unknown)}; fields are: {allowed}")
+        return mapped
+
+    def _resolve_id(self, id_: str | None, fields: dict[str, Any]) -> str:
+        """Accept the id positionally or by its field name, as in ``update(job_id="abc", ...)``."""
+        named = fields.pop(self._pk_name, None)
+        if id_ is None and named is None:
+            raise ValueError(f"{self._pk_name} is required")
+        if id_ is not None and named is not None and id_ != named:
+            raise ValueError(f"two different ids given: {id_!r} and {named!r}")
+        return id_ if id_ is not None else named
+
+    @property
+    def _scoped(self) -> bool:
+        return bool(self.session.info.get(SCOPED))
+
+    def _start_write(self) -> None:
+        """Open a write transaction, first ending a read-only one left open by an earlier query.
+
+        On SQLite a read transaction cannot safely become a write one while other connections write.
+        """
+        session = self.session
+        if not self._scoped and session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            session.commit()
+        begin_write(session)
+
+    def _write(self, action: Callable[[], T]) -> T:
+        """Run a write, then commit (or flush inside ``session_scope``); roll back if anything fails."""
+        self._start_write()
+        try:
+            result = action()
+            if self._scoped:
+                self.session.flush()
+            else:
+                self.session.commit()
+            return result
+        except IntegrityError as error:
+            self.session.rollback()
+            raise ConstraintViolation(self._describe(error), error) from error
+        except (SQLAlchemyError, ValueError, TypeError):
+            self.session.rollback()
+            raise
+
+    def _describe(self, error: IntegrityError) -> str:
+        text = str(error.orig).lower()
+        if "foreign key" in text and self.parent is not None:
+            field, table = self.parent
+            return f"{self.model.__name__} refused: its {field} does not name an existing row of {table}"
+        if "unique" in text or "duplicate" in text:
+            return f"{self.model.__name__} refused: that {self._pk_name} already exists"
+        return f"{self.model.__name__} refused by a database constraint"
+
+    def _newest_first(self, statement: Select[tuple[ModelT]]) -> Select[tuple[ModelT]]:
+        return statement.order_by(self.model.created_at.desc(), self._pk.desc())
+
+    def _page(self, statement: Select[tuple[ModelT]], limit: int | None, offset: int) -> list[ModelT]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0; got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0; got {offset}")
+        statement = statement.offset(offset)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return list(self.session.scalars(statement))
+
+    def _where_newest_first(
+        self, condition: ColumnElement[bool], limit: int | None, offset: int
+    ) -> list[ModelT]:
+        return self._page(self._newest_first(select(self.model).where(condition)), limit, offset)
+
+    # CRUD
+
+    def create(self, **fields: Any) -> ModelT:
+        """Insert a row; the id is generated when not given. Returns the persisted object."""
+        values = self._fields(fields)
+
+        def insert() -> ModelT:
+            obj = self.model(**values)
+            self.session.add(obj)
+            return obj
+
+        return self._write(insert)
+
+    def get_by_id(self, id_: str | None = None, /, **by_name: str) -> ModelT | None:
+        """The row with this id, or None."""
+        return self.session.get(self.model, self._resolve_id(id_, dict(by_name)))
+
+    def get_all(self, limit: int | None = 100, offset: int = 0) -> list[ModelT]:
+        """A page of rows, newest first (ties broken by id, so pages never overlap)."""
+        return self._page(self._newest_first(select(self.model)), limit, offset)
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(self.model)) or 0
+
+    def update(self, id_: str | None = None, /, **fields: Any) -> ModelT | None:
+        """Change fields of a row; None when the id does not exist; ValueError for unknown fields or bad values."""
+        pk = self._resolve_id(id_, fields)
+        values = self._fields(fields)
+        if self._pk_name in values:
+            raise ValueError(f"{self._pk_name} cannot be changed")
+        def apply() -> ModelT | None:
+            obj = self.session.get(self.model, pk)
+            if obj is not None:
+                for name, value in values.items():
+                    setattr(obj, name, value)
+            return obj
+
+        return self._write(apply)
+
+    def delete(self, id_: str | None = None, /, **by_name: str) -> bool:
+        """Delete a row and, through the cascade, everything under it. False when the id does not exist."""
+        pk = self._resolve_id(id_, dict(by_name))
+
+        def remove() -> bool:
+            obj = self.session.get(self.model, pk)
+            if obj is not None:
+                self.session.delete(obj)
+            return obj is not None
+
+        return self._write(remove)
+
+
+class JobRepository(Repository[Job]):
+    model = Job
+
+    def get_by_status(self, status: str, limit: int | None = 100, offset: int = 0) -> list[Job]:
+        """Jobs with this status, newest first."""
+        _require_status(status, JOB_STATUSES)
+        return self._where_newest_first(Job.status == status, limit, offset)
+
+
+class TrackRepository(Repository[Track]):
+    model = Track
+    parent = ("job_id", "jobs")
+
+    def get_by_job_id(self, job_id: str) -> list[Track]:
+        """The tracks of a job in the order they were made (variant 1, 2, ...)."""
+        statement = select(Track).where(Track.job_id == job_id).order_by(Track.created_at, Track.track_id)
+        return list(self.session.scalars(statement))
+
+
+class LoopRepository(Repository[Loop]):
+    model = Loop
+    parent = ("track_id", "tracks")
+
+    def get_by_track_id(self, track_id: str) -> list[Loop]:
+        """The loops made from a track, newest first."""
+        return self._where_newest_first(Loop.track_id == track_id, None, 0)
+
+    def get_by_status(self, status: str, limit: int | None = 100, offset: int = 0) -> list[Loop]:
+        """Loops with this status, newest first."""
+        _require_status(status, LOOP_STATUSES)
+        return self._where_newest_first(Loop.status == status, limit, offset)
+
+
+def _require_status(status: str, allowed: tuple[str, ...]) -> None:
+    if status not in allowed:
+        raise ValueError(f"status must be one of {', '.join(allowed)}; got {status!r}")
