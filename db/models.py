@@ -87,6 +87,12 @@ class TimestampMixin:
         UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now(), nullable=False
     )
 
+    @validates("created_at", "updated_at")
+    def _validate_timestamp(self, key: str, value: Any) -> datetime:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"{key} must be a timezone-aware datetime; got {value!r}")
+        return value
+
     def to_dict(self) -> dict[str, Any]:
         """Column values keyed by column name (so the JSON column appears as ``metadata``)."""
         mapper = self.__mapper__  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from db.models import JOB_STATUSES, LOOP_STATUSES, Job, Loop, Track
 from db.session import SCOPED, begin_write
@@ -193,6 +193,11 @@ class JobRepository(Repository[Job]):
         """Jobs with this status, newest first."""
         _require_status(status, JOB_STATUSES)
         return self._where_newest_first(Job.status == status, limit, offset)
+
+    def get_all_with_tracks(self, limit: int | None = 100, offset: int = 0) -> list[Job]:
+        """A page of jobs, newest first, with their tracks loaded in one extra query (the Library's view)."""
+        statement = self._newest_first(select(Job).options(selectinload(Job.tracks)))
+        return self._page(statement, limit, offset)
 
 
 class TrackRepository(Repository[Track]):

@@ -1,0 +1,3 @@
+from diffrhythm_ui.cli import main
+
+raise SystemExit(main())
