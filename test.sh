@@ -8,6 +8,7 @@ source "$(dirname "$0")/scripts/bootstrap.sh"
 install_apt $(app_apt_packages) chromium
 install_venv
 cd "$ROOT"
+"$VENV/bin/ruff" check --quiet .
 set +e
 "$VENV/bin/python" -m pytest "$@"
 status=$?

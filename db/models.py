@@ -158,9 +158,7 @@ class Track(TimestampMixin, Base):
     __tablename__ = "tracks"
 
     track_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    job_id: Mapped[str] = mapped_column(
-        ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False, index=True)
     duration: Mapped[float | None] = mapped_column(Float)
     file_path_wav: Mapped[str | None] = mapped_column(Text)
     file_path_mp3: Mapped[str | None] = mapped_column(Text)
@@ -192,9 +190,7 @@ class Loop(TimestampMixin, Base):
     __tablename__ = "loops"
 
     loop_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    track_id: Mapped[str] = mapped_column(
-        ForeignKey("tracks.track_id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.track_id", ondelete="CASCADE"), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
     duration: Mapped[float] = mapped_column(Float, nullable=False)
     fade_in_out: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -129,9 +129,7 @@ class Repository(Generic[ModelT]):
             statement = statement.limit(limit)
         return list(self.session.scalars(statement))
 
-    def _where_newest_first(
-        self, condition: ColumnElement[bool], limit: int | None, offset: int
-    ) -> list[ModelT]:
+    def _where_newest_first(self, condition: ColumnElement[bool], limit: int | None, offset: int) -> list[ModelT]:
         return self._page(self._newest_first(select(self.model).where(condition)), limit, offset)
 
     # CRUD
@@ -164,6 +162,7 @@ class Repository(Generic[ModelT]):
         values = self._fields(fields)
         if self._pk_name in values:
             raise ValueError(f"{self._pk_name} cannot be changed")
+
         def apply() -> ModelT | None:
             obj = self.session.get(self.model, pk)
             if obj is not None:

@@ -96,9 +96,7 @@ def create_db_engine(url: str | URL | None = None, *, echo: bool | None = None) 
     if backend == "sqlite":
         if is_sqlite_memory(parsed):
             # One shared in-memory database for every thread; only for quick use and tests.
-            engine = create_engine(
-                parsed, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
+            engine = create_engine(parsed, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
@@ -118,9 +116,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if engine is not None:
-        config.set_main_option(
-            "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
-        )
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 

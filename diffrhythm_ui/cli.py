@@ -12,7 +12,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from db import create_db_engine, current_revision, get_database_url, head_revision, init_db, schema_differences
+from db import (
+    create_db_engine,
+    current_revision,
+    get_database_url,
+    head_revision,
+    init_db,
+    schema_differences,
+)
 
 
 def _db_command(args: argparse.Namespace) -> int:

@@ -27,7 +27,17 @@ def running_app(db_url: str, data_dir: Path, *extra: str, timeout: float = 90) -
     port = free_port()
     log_path = data_dir.parent / f"app-{port}.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "DIFFRHYTHM_ENGINE": "tiny"}
-    command = [sys.executable, "app.py", "--port", str(port), "--db-url", db_url, "--data-dir", str(data_dir), *extra]
+    command = [
+        sys.executable,
+        "app.py",
+        "--port",
+        str(port),
+        "--db-url",
+        db_url,
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

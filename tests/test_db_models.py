@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

@@ -21,7 +21,11 @@ def test_seed_usage_examples(session: Session) -> None:
     updated = repo.update(
         job_id="abc-123", status="completed", progress=100, file_manifest={"wav": "/output/track.wav"}
     )
-    assert (updated.status, updated.progress, updated.file_manifest) == ("completed", 100, {"wav": "/output/track.wav"})
+    assert (updated.status, updated.progress, updated.file_manifest) == (
+        "completed",
+        100,
+        {"wav": "/output/track.wav"},
+    )
     track = TrackRepository(session).create(
         track_id="track-456", job_id="abc-123", duration=30.5, file_path_wav="/output/track.wav"
     )
@@ -46,7 +50,13 @@ def test_get_by_id_and_missing_ids(session: Session) -> None:
 def test_get_all_is_newest_first_with_id_tie_breaker(session: Session) -> None:
     repo = JobRepository(session)
     # Three jobs share a timestamp: their order must still be fixed (by id, descending).
-    stamps = [T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0 + timedelta(days=1)]
+    stamps = [
+        T0,
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(days=1),
+    ]
     jobs = [create_job(session, job_id=f"job-{i}", created_at=stamp) for i, stamp in enumerate(stamps)]
     expected = ["job-4", "job-3", "job-2", "job-1", "job-0"]
     assert [j.job_id for j in repo.get_all()] == expected

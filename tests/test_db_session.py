@@ -40,6 +40,7 @@ EXPECTED_INDEXES = {
 
 # Settings (no database needed)
 
+
 def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("DB_PATH", raising=False)
@@ -106,6 +107,7 @@ def test_init_database_and_get_session(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 # Migrations (both backends)
+
 
 def test_init_db_is_idempotent_and_at_head(fresh_url: str) -> None:
     engine = create_db_engine(fresh_url)
@@ -211,7 +213,10 @@ def test_db_command_line(fresh_url: str) -> None:
     def run(action: str) -> tuple[int, dict]:
         result = subprocess.run(
             [sys.executable, "-m", "diffrhythm_ui", "db", action, "--db-url", fresh_url],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return result.returncode, json.loads(result.stdout) if result.stdout else {}
 

@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("seed", sa.BigInteger(), nullable=True),
         *_timestamps(),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.job_id"], name=op.f("fk_tracks_job_id_jobs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.job_id"], name=op.f("fk_tracks_job_id_jobs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("track_id", name=op.f("pk_tracks")),
     )
     op.create_index("ix_tracks_created_at", "tracks", ["created_at", "track_id"])
