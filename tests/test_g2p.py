@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypinyin.contrib.tone_convert import to_tone3
 from pypinyin.pinyin_dict import pinyin_dict
 
@@ -274,3 +276,17 @@ def test_unsupported_characters() -> None:
     assert unsupported_characters("Hello 你好, café 123！") == []
     assert unsupported_characters("Привет 🎵 мир") == ["П", "р", "и", "в", "е", "т", "🎵", "м"]
     assert unsupported_characters("사랑 ラブ") == ["사", "랑", "ラ", "ブ"]
+
+
+_LYRIC_ALPHABET = st.one_of(
+    st.sampled_from(list("abcdefghijklmnopqrstuvwxyz ABCXYZ éü'0123456789,.?!;:…-\"()，。！？、你好中国爱的一不子")),
+    st.characters(codec="utf-8"),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(_LYRIC_ALPHABET, max_size=60))
+def test_any_text_gives_inventory_phones(text: str) -> None:
+    phones = text_to_phones(text)
+    assert set(phones) <= set(PHONE_INVENTORY)
+    assert not phones or phones[0] != WORD_SEPARATOR and phones[-1] != WORD_SEPARATOR

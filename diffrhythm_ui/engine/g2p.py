@@ -29,6 +29,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import cn2an
+import jieba
+from pypinyin import Style, lazy_pinyin
+from pypinyin.pinyin_dict import pinyin_dict
+
 if TYPE_CHECKING:
     from phonemizer.backend import EspeakBackend
 
@@ -113,8 +118,6 @@ def char_kind(ch: str) -> CharKind | None:
     if ch in _SILENT_PUNCTUATION:
         return "punct"
     if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf":
-        from pypinyin.pinyin_dict import pinyin_dict
-
         return "zh" if ord(ch) in pinyin_dict else None
     if ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN "):
         return "en"
@@ -181,11 +184,9 @@ def number_to_words(n: int) -> str:
     if n < 1000:
         hundreds, rest = divmod(n, 100)
         return f"{_ONES[hundreds]} hundred" + (f" {number_to_words(rest)}" if rest else "")
-    for scale, name in _SCALES:
-        if n >= scale:
-            top, rest = divmod(n, scale)
-            return f"{number_to_words(top)} {name}" + (f" {number_to_words(rest)}" if rest else "")
-    raise AssertionError("unreachable")
+    scale, name = next((scale, name) for scale, name in _SCALES if n >= scale)
+    top, rest = divmod(n, scale)
+    return f"{number_to_words(top)} {name}" + (f" {number_to_words(rest)}" if rest else "")
 
 
 def _cardinal(n: int) -> str:
@@ -264,6 +265,11 @@ def map_espeak_word(phones: list[str]) -> list[str]:
     return _merge_pairs(phones, _ENGLISH_LATE_MERGES)
 
 
+# phonemizer logs a warning for every joined word ("words count mismatch") even when told to ignore them.
+_ESPEAK_LOGGER = logging.getLogger(f"{__name__}.espeak")
+_ESPEAK_LOGGER.setLevel(logging.ERROR)
+
+
 class EspeakUnavailable(RuntimeError):
     """espeak-ng, which phonemizer drives for English, is not installed."""
 
@@ -294,6 +300,7 @@ class _Espeak:
                 with_stress=False,
                 language_switch="remove-flags",
                 words_mismatch="ignore",  # espeak joins some words ("on the"); we only need the phones
+                logger=_ESPEAK_LOGGER,
             )
         return self._backend
 
@@ -347,8 +354,6 @@ _LONG_NUMBER = re.compile(r"\d{13,}")  # cn2an reads up to 16 digits; longer run
 
 def normalize_chinese(text: str) -> str:
     """Arabic numbers -> Chinese numerals (cn2an, e.g. 2024年 -> 二零二四年), full-width forms -> ASCII."""
-    import cn2an
-
     text = "".join(_fold_fullwidth(ch) for ch in text)
     text = _LONG_NUMBER.sub(lambda m: "".join(_CHINESE_DIGITS[int(d)] for d in m.group()), text)
     text = cn2an.transform(text, "an2cn")
@@ -402,9 +407,6 @@ _CHINESE_CHUNK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|\.\.\.|[,.?!;:…，
 
 def chinese_phones(text: str) -> list[str]:
     """A Chinese run -> phones: jieba words, pypinyin syllables with tone sandhi, punctuation marks as tokens."""
-    import jieba
-    from pypinyin import Style, lazy_pinyin
-
     phones: list[str] = []
     for match in _CHINESE_CHUNK.finditer(normalize_chinese(text)):
         chunk = match.group()
