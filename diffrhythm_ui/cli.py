@@ -1,5 +1,6 @@
 """``python -m diffrhythm_ui``: the app's services from a shell.
 
+``generate`` makes songs from an LRC file and a style, with a progress bar and an optional JSON report.
 ``db upgrade`` brings the schema to head, ``db current`` prints the database's revision and the head,
 ``db check`` exits 1 when the database is behind or differs from the models.
 """
@@ -44,6 +45,12 @@ def _db_command(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def _generate_command(args: argparse.Namespace) -> int:
+    from diffrhythm_ui.engine.command import run_generate
+
+    return run_generate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffrhythm_ui", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,11 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=("upgrade", "current", "check"))
     db.add_argument("--db-url", help="database URL (default: DATABASE_URL, else SQLite at DB_PATH)")
     db.set_defaults(handler=_db_command)
+    generate = commands.add_parser("generate", help="generate songs from timed lyrics and a style")
+    from diffrhythm_ui.engine.command import add_generate_arguments
+
+    add_generate_arguments(generate)
+    generate.set_defaults(handler=_generate_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
