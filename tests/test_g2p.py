@@ -290,3 +290,9 @@ def test_any_text_gives_inventory_phones(text: str) -> None:
     phones = text_to_phones(text)
     assert set(phones) <= set(PHONE_INVENTORY)
     assert not phones or phones[0] != WORD_SEPARATOR and phones[-1] != WORD_SEPARATOR
+
+
+def test_accented_latin_is_read_as_plain_letters() -> None:
+    assert text_to_phones("Café naïve Björk") == text_to_phones("Cafe naive Bjork")
+    assert text_to_phones("Ä straße") == text_to_phones("A strasse")
+    assert unsupported_characters("ɐ ŋ") == ["ɐ", "ŋ"]  # IPA letters are not lyrics

@@ -325,7 +325,9 @@ def test_auto_time_bad_margins() -> None:
 @given(
     st.lists(
         st.one_of(
-            st.lists(st.sampled_from(["love", "night", "fire", "我", "爱", "你", "beautiful", "7"]), min_size=1),
+            st.lists(
+                st.sampled_from(["love", "night", "fire", "我", "爱", "你", "beautiful", "7"]), min_size=1, max_size=12
+            ),
             st.sampled_from([[""], ["[chorus]"], ["Verse 2:"]]),
         ),
         max_size=40,

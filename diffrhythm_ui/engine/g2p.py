@@ -50,6 +50,7 @@ ENGLISH_PHONES = (
     # vowels and diphthongs espeak-ng en-us produces (after the renames below)
     "iː", "ɪ", "ɜː", "ɚ", "oːɹ", "ɔː", "ɔːɹ", "ɑː", "uː", "ʊ", "ɑːɹ", "ʌ", "ɛ", "æ", "eɪ", "aɪ", "ɔɪ", "aʊ",
     "oʊ", "ɪɹ", "ɛɹ", "ʊɹ", "i", "ɔ", "ə", "iə", "u", "oː", "aɪə", "aɪɚ", "ɑ̃", "ɔ̃",
+    "ææ", "ɐɐ", "iːː", "ɛː", "ɪː",  # lengthened vowels, for spelled-out or foreign words ("AÁA")
     # consonants, with the merged clusters
     "p", "b", "t", "d", "k", "ɡ", "f", "v", "θ", "ð", "s", "z", "ʃ", "ʒ", "h", "tʃ", "dʒ", "m", "n", "ŋ", "j",
     "w", "ɹ", "l", "tɹ", "dɹ", "ts", "dz", "ɾ", "r", "ç",
@@ -106,6 +107,21 @@ def _fold_fullwidth(ch: str) -> str:
     return chr(ord(ch) - 0xFEE0) if "\uff01" <= ch <= "\uff5e" else ch
 
 
+_LATIN_WITHOUT_DECOMPOSITION = {
+    "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
+    "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i",
+}  # fmt: skip
+
+
+def _plain_latin(ch: str) -> str:
+    """A Latin letter as ASCII letters without accents ("é" -> "e", "ß" -> "ss", "Ａ" -> "A"); "" for any other
+    character. English goes to espeak-ng in ASCII: with accents it switches to other languages' phones."""
+    if ch in _LATIN_WITHOUT_DECOMPOSITION:
+        return _LATIN_WITHOUT_DECOMPOSITION[ch]
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    return base if base.isascii() and base.isalpha() else ""
+
+
 def char_kind(ch: str) -> CharKind | None:
     """What the G2P does with one character; None when it cannot pronounce it."""
     if ch in _CHINESE_PUNCTUATION or ch == "…":
@@ -119,7 +135,7 @@ def char_kind(ch: str) -> CharKind | None:
         return "punct"
     if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf":
         return "zh" if ord(ch) in pinyin_dict else None
-    if ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN "):
+    if ch.isalpha() and _plain_latin(ch):
         return "en"
     return None
 
@@ -233,8 +249,8 @@ def _expand_english_number(match: re.Match[str]) -> str:
 
 
 def normalize_english(text: str) -> str:
-    """Numbers to words, "&" to "and", full-width forms to ASCII."""
-    text = "".join(_fold_fullwidth(ch) for ch in text)
+    """Numbers to words, "&" to "and", Latin letters and full-width forms to ASCII."""
+    text = "".join(_plain_latin(ch) or _fold_fullwidth(ch) for ch in text)
     text = _ENGLISH_NUMBER.sub(_expand_english_number, text)
     return text.replace("&", " and ")
 

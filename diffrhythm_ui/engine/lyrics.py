@@ -317,7 +317,8 @@ def auto_time(
     syllable: time left over lengthens the breaks (to at most ``MAX_BREAK_SECONDS``) and the outro.
     Empty lyrics give "" (an instrumental).
 
-    Raises ValueError when the lines cannot fit, each needing ``MIN_LINE_SECONDS``."""
+    Raises ValueError when the lines cannot fit, each needing ``MIN_LINE_SECONDS``. The text of the lines is
+    not checked here: ``validate_lrc`` on the result names unsupported characters or overlong lines."""
     duration = _check_duration(duration)
     intro = _default_margin(duration) if start is None else start
     outro = _default_margin(duration) if end_margin is None else end_margin
