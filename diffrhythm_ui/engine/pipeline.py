@@ -11,6 +11,7 @@ reference song.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class GenerationRequest:
 
     @property
     def frames(self) -> int:
-        return min(FULL_FRAMES, round(self.duration * FRAMES_PER_SECOND)) if self.uses_full_model else BASE_FRAMES
+        return min(FULL_FRAMES, math.ceil(self.duration * FRAMES_PER_SECOND)) if self.uses_full_model else BASE_FRAMES
 
 
 @dataclass
@@ -153,8 +154,13 @@ class DiffRhythmPipeline:
             embedding = self.style_encoder.embed_text(request.style_prompt or "")
         return embedding.to(self.device, self.dtype)
 
-    def reference_latents(self, request: GenerationRequest, frames: int, generator: torch.Generator) -> torch.Tensor:
-        """Edit mode: the song to edit, encoded by the VAE, (frames, 64)."""
+    def reference_latents(self, request: GenerationRequest, frames: int) -> torch.Tensor:
+        """Edit mode: the song to edit, encoded by the VAE, (frames, 64).
+
+        The VAE's posterior is sampled with a fixed generator, not the job's seed, so every variant of an edit
+        keeps exactly the same latents outside the regenerated segments.
+        """
+        generator = torch.Generator().manual_seed(0)
         try:
             audio, _ = librosa.load(str(request.edit_audio), sr=vae_ops.SAMPLE_RATE, mono=False)
         except Exception as error:  # decoders raise many types for non-audio
@@ -212,10 +218,9 @@ class DiffRhythmPipeline:
         timings["style"] = time.perf_counter() - clock
 
         # 3. Known latents (edit mode) and the frames to generate
-        generator = torch.Generator().manual_seed(request.seed)
         mask = self.edit_mask(request, frames).to(self.device)[None, :, None]  # (1, frames, 1)
         known = (
-            self.reference_latents(request, frames, generator).to(self.device, self.dtype)
+            self.reference_latents(request, frames).to(self.device, self.dtype)
             if request.edit_audio is not None
             else torch.zeros((frames, self.dit.config.latent_dim), device=self.device, dtype=self.dtype)
         )
@@ -287,10 +292,10 @@ class DiffRhythmPipeline:
         return x
 
     def _finish(self, audio: torch.Tensor, request: GenerationRequest) -> np.ndarray:
-        """Trim to the requested length (with a 1 s fade when cut short) and normalize the peak to -1 dBFS."""
+        """Trim to the requested length (fading the last second when music is cut) and peak to -1 dBFS."""
         samples = min(audio.shape[-1], round(request.duration * vae_ops.SAMPLE_RATE))
         out = audio[:, :samples].float().cpu().numpy()
-        if samples < audio.shape[-1]:
+        if audio.shape[-1] - samples > vae_ops.HOP:  # more than the frame rounding: a 95 s window cut short
             fade = min(samples, vae_ops.SAMPLE_RATE)
             out[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
         peak = float(np.abs(out).max())
