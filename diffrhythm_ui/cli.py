@@ -1,5 +1,6 @@
 """``python -m diffrhythm_ui``: the app's services from a shell.
 
+``loop`` turns a track into a seamless loop of any duration (JSON report with ``--json``).
 ``generate`` makes songs from an LRC file and a style, with a progress bar and an optional JSON report.
 ``db upgrade`` brings the schema to head, ``db current`` prints the database's revision and the head,
 ``db check`` exits 1 when the database is behind or differs from the models.
@@ -51,6 +52,12 @@ def _generate_command(args: argparse.Namespace) -> int:
     return run_generate(args)
 
 
+def _loop_command(args: argparse.Namespace) -> int:
+    from diffrhythm_ui.loops.command import run_loop
+
+    return run_loop(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffrhythm_ui", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_generate_arguments(generate)
     generate.set_defaults(handler=_generate_command)
+    loop = commands.add_parser("loop", help="make a seamless loop of a track at any duration")
+    from diffrhythm_ui.loops.command import add_loop_arguments
+
+    add_loop_arguments(loop)
+    loop.set_defaults(handler=_loop_command)
     return parser
 
 
