@@ -114,19 +114,23 @@ def find_loop(audio: np.ndarray, sr: int, target_samples: int | None = None) -> 
 
 
 def _preview(audio: np.ndarray, choice: LoopChoice, total: int) -> tuple[np.ndarray, list[int]]:
-    """The beginning of the output (no gain, no fades) holding its first few seams, for the metrics."""
+    """A stretch of the output (no gain, no fades) from one loop before its first seam to one loop after its
+    first few seams, and those seams' positions in it: enough context for the metrics, little memory."""
     plan = plan_render(audio.shape[1], choice.seam, total)
     if not plan.seams:
         return np.zeros((audio.shape[0], 0), dtype=np.float32), []
+    body = choice.seam.length
     seams = list(plan.seams[:PREVIEW_SEAMS])
-    end = min(total, seams[-1] + choice.seam.length)
+    start, end = max(0, seams[0] - body), min(total, seams[-1] + body)
     blocks, produced = [], 0
     for block in render_blocks(audio, choice.seam, plan, 1.0):
-        blocks.append(block)
-        produced += block.shape[1]
+        lo, hi = produced, produced + block.shape[1]
+        produced = hi
+        if hi > start:
+            blocks.append(block[:, max(0, start - lo) : end - lo])
         if produced >= end:
             break
-    return np.concatenate(blocks, axis=1)[:, :end], seams
+    return np.concatenate(blocks, axis=1), [s - start for s in seams]
 
 
 def _message(confidence: float, n_seams: int) -> str:
