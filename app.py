@@ -15,22 +15,57 @@ from sqlalchemy.orm import sessionmaker
 
 from db import init_database
 from diffrhythm_ui.config import Settings, add_app_arguments, settings_from_args
-from diffrhythm_ui.service import LibraryService
-from diffrhythm_ui.ui import create_app
+from diffrhythm_ui.engine.engine import EngineSettings
+from diffrhythm_ui.engine.errors import ModelFilesMissing
+from diffrhythm_ui.service import DataStore, JobService, LibraryService
+from diffrhythm_ui.service.gpu import engine_for
+from diffrhythm_ui.ui.app import CSS, Services, create_app
 
 logger = logging.getLogger("diffrhythm_ui.app")
+QUEUE_SIZE = 64
+MAX_UPLOAD = "200mb"
+TINY_NOTICE = (
+    "**Tiny engine.** This app runs the tiny random-weight model (for tests and offline demos): songs have the "
+    "right length and format but sound like noise. Start it with `--engine real` for DiffRhythm."
+)
 
 
-def build(settings: Settings):  # noqa: ANN201 - gr.Blocks, imported lazily by the UI package
-    """Open the database (creating or upgrading it) and build the UI over the services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def engine_notice(engine: EngineSettings) -> str:
+    """What the Generate tab should say about the model before the first song."""
+    if engine.kind == "tiny":
+        return TINY_NOTICE
+    try:
+        engine_for(engine).check_files(local_only=True)
+    except ModelFilesMissing as error:
+        return (
+            "**The DiffRhythm model is not downloaded yet.** The first song downloads it from the Hugging Face "
+            "Hub (several GB), which needs internet access. Offline, download the files elsewhere and start the "
+            f"app with `--model-dir DIR`, or use `--engine tiny`.\n\n<details><summary>Details</summary>{error}"
+            "</details>"
+        )
+    return ""
+
+
+def build(settings: Settings):  # noqa: ANN201 - a gr.Blocks
+    """Open the database (creating or upgrading it), recover from a crash, and build the UI."""
+    store = DataStore(settings.data_dir)
     engine = init_database(settings.database_url)
-    library = LibraryService(sessionmaker(bind=engine, expire_on_commit=False))
-    return create_app(library, database=engine.dialect.name)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    engine_settings = EngineSettings(kind=settings.engine, model_dir=settings.model_dir)
+    jobs = JobService(sessions, engine_settings, store)
+    jobs.recover()
+    services = Services(
+        jobs=jobs,
+        library=LibraryService(sessions, store),
+        database=engine.dialect.name,
+        engine_notice=engine_notice(engine_settings),
+    )
+    return create_app(services)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description="DiffRhythm Studio web app")
     add_app_arguments(parser)
     args = parser.parse_args(argv)
@@ -43,15 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as error:
         logger.error("Cannot open the database %s: %s", settings.database_url.split("@")[-1], error.orig)
         return 3
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    except OSError as error:
+        logger.error("Cannot use the data folder %s: %s", settings.data_dir, error)
+        return 4
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
         auth=settings.auth,
         allowed_paths=[str(settings.data_dir)],
-        max_file_size="200mb",
+        max_file_size=MAX_UPLOAD,
+        css=CSS,
+        prevent_thread_lock=True,
     )
+    if settings.share and not demo.share_url:
+        logger.error(
+            "No public share link could be made (the machine cannot reach Gradio's share servers); "
+            "the app is still available at %s",
+            demo.local_url,
+        )
+    demo.block_thread()
     return 0
 
 

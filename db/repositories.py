@@ -7,10 +7,10 @@ rolled back before the error propagates, so the session stays usable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -197,6 +197,43 @@ class JobRepository(Repository[Job]):
         """A page of jobs, newest first, with their tracks loaded in one extra query (the Library's view)."""
         statement = self._newest_first(select(Job).options(selectinload(Job.tracks)))
         return self._page(statement, limit, offset)
+
+    def search(
+        self,
+        text: str = "",
+        *,
+        status: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        job_types: Sequence[str] | None = None,
+        limit: int | None = 20,
+        offset: int = 0,
+    ) -> tuple[list[Job], int]:
+        """Jobs matching every word of ``text`` (in title and other metadata, lyrics, prompt or id) and the
+        filters (case-insensitive metadata values such as genre, mood, language), newest first, with tracks
+        and loops loaded; and how many match in all."""
+        conditions: list[ColumnElement[bool]] = []
+        for word in text.split():
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            fields = (Job.prompt, Job.lyrics, cast(Job.metadata_, Text), Job.job_id)
+            conditions.append(or_(*(field.ilike(pattern, escape="\\") for field in fields)))
+        if status:
+            _require_status(status, JOB_STATUSES)
+            conditions.append(Job.status == status)
+        for key, value in (metadata or {}).items():
+            if value:
+                conditions.append(func.lower(Job.metadata_[key].as_string()) == value.lower())
+        if job_types:
+            conditions.append(Job.job_type.in_(job_types))
+        where = and_(True, *conditions)
+        total = self.session.scalar(select(func.count()).select_from(Job).where(where)) or 0
+        statement = select(Job).where(where).options(selectinload(Job.tracks).selectinload(Track.loops))
+        return self._page(self._newest_first(statement), limit, offset), total
+
+    def distinct_metadata(self, key: str, limit: int = 200) -> list[str]:
+        """The values a metadata key takes across jobs (for filter menus), sorted."""
+        value = Job.metadata_[key].as_string()
+        rows = self.session.scalars(select(value).where(value.is_not(None)).distinct().limit(limit))
+        return sorted({str(v) for v in rows if v})
 
 
 class TrackRepository(Repository[Track]):

@@ -13,6 +13,7 @@ tries to become a write one while another connection writes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -71,6 +72,11 @@ def is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+def _json_serializer(value: Any) -> str:
+    """JSON as UTF-8 text (not ``\\u`` escapes), so searching metadata finds non-ASCII titles."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -96,7 +102,13 @@ def create_db_engine(url: str | URL | None = None, *, echo: bool | None = None) 
     if backend == "sqlite":
         if is_sqlite_memory(parsed):
             # One shared in-memory database for every thread; only for quick use and tests.
-            engine = create_engine(parsed, echo=echo, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = create_engine(
+                parsed,
+                echo=echo,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                json_serializer=_json_serializer,
+            )
         else:
             Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
@@ -105,10 +117,13 @@ def create_db_engine(url: str | URL | None = None, *, echo: bool | None = None) 
                 pool_size=8,
                 max_overflow=16,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+                json_serializer=_json_serializer,
             )
         _configure_sqlite(engine)
         return engine
-    return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=16)
+    return create_engine(
+        parsed, echo=echo, pool_pre_ping=True, pool_size=8, max_overflow=16, json_serializer=_json_serializer
+    )
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

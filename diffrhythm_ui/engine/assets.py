@@ -44,16 +44,20 @@ NEGATIVE_STYLE = Asset(
 MULAN = Asset("mulan", "OpenMuQ/MuQ-MuLan-large", "", "MuQ-MuLan-large")
 
 
-def _from_hub(asset: Asset) -> Path:
+def _from_hub(asset: Asset, local_only: bool) -> Path:
     from huggingface_hub import hf_hub_download, snapshot_download
 
     if asset.filename:
-        return Path(hf_hub_download(asset.repo_id, asset.filename, repo_type=asset.repo_type))
-    return Path(snapshot_download(asset.repo_id, repo_type=asset.repo_type))
+        return Path(
+            hf_hub_download(asset.repo_id, asset.filename, repo_type=asset.repo_type, local_files_only=local_only)
+        )
+    return Path(snapshot_download(asset.repo_id, repo_type=asset.repo_type, local_files_only=local_only))
 
 
-def resolve(assets: list[Asset], model_dir: Path | None) -> dict[str, Path]:
-    """Paths of ``assets``; raises ``ModelFilesMissing`` naming every one that is not available."""
+def resolve(assets: list[Asset], model_dir: Path | None, *, local_only: bool = False) -> dict[str, Path]:
+    """Paths of ``assets``; raises ``ModelFilesMissing`` naming every one that is not available.
+
+    ``local_only`` looks in the Hugging Face cache without downloading (for a quick check at start-up)."""
     found: dict[str, Path] = {}
     missing: list[str] = []
     for asset in assets:
@@ -65,7 +69,7 @@ def resolve(assets: list[Asset], model_dir: Path | None) -> dict[str, Path]:
                 missing.append(f"{path} (from {asset.repo_id}/{asset.filename or ''})")
             continue
         try:
-            found[asset.key] = _from_hub(asset)
+            found[asset.key] = _from_hub(asset, local_only)
         except Exception as error:  # offline, not cached, gated, network: all mean "not available"
             logger.debug("Could not fetch %s: %s", asset.repo_id, error)
             missing.append(f"{asset.repo_id}/{asset.filename} ({type(error).__name__})")

@@ -54,8 +54,9 @@ def load_negative_style(path: Path) -> torch.Tensor:
 class Engine:
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        self.device = choose_device(settings.device)
-        self.dtype = choose_dtype(self.device)
+        # Chosen at the first load, not here: on ZeroGPU the GPU exists only inside the decorated call.
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
         self._lock = threading.Lock()
         self._shared: tuple[torch.nn.Module, StyleEncoder, PhonemeTokenizer, torch.Tensor] | None = None
         self._pipelines: dict[str, DiffRhythmPipeline] = {}
@@ -74,9 +75,11 @@ class Engine:
         needed = [assets.DIT_FULL if full else assets.DIT_BASE, assets.VAE, assets.VOCAB, assets.NEGATIVE_STYLE]
         return needed + ([assets.MULAN] if self.settings.kind == "real" else [])
 
-    def check_files(self, full: bool = False) -> None:
-        """Raise ``ModelFilesMissing`` now, rather than at the first generation, if files are unavailable."""
-        assets.resolve(self.required_assets(full), self.model_dir)
+    def check_files(self, full: bool = False, *, local_only: bool = False) -> None:
+        """Raise ``ModelFilesMissing`` now, rather than at the first generation, if files are unavailable.
+
+        With ``local_only`` nothing is downloaded: only the model folder or the Hugging Face cache is checked."""
+        assets.resolve(self.required_assets(full), self.model_dir, local_only=local_only)
 
     def _load(self, full: bool, report: Progress) -> DiffRhythmPipeline:
         key = "full" if full else "base"
@@ -86,6 +89,8 @@ class Engine:
         paths = assets.resolve(self.required_assets(full), self.model_dir)
         report("loading", 1, 3)
         if self._shared is None:
+            self.device = choose_device(self.settings.device)
+            self.dtype = choose_dtype(self.device)
             style: StyleEncoder = (
                 MuLanStyleEncoder(paths["mulan"], self.device) if self.settings.kind == "real" else TinyStyleEncoder()
             )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
+from diffrhythm_ui.loops import dsp
 from diffrhythm_ui.loops.exceptions import AudioTooShortError, SilentAudioError
 from diffrhythm_ui.loops.units import samples_to_bar
 
@@ -85,12 +85,19 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-9)
 
 
+def _sync(matrix: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Mean of each row of (d, n_frames) over every beat interval [frames[i], frames[i+1]): (n_beats-1, d)."""
+    sums = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1, dtype=np.float64)], axis=1)
+    lo, hi = frames[:-1], np.maximum(frames[1:], frames[:-1] + 1)
+    return ((sums[:, np.minimum(hi, matrix.shape[1])] - sums[:, lo]) / (hi - lo)).T
+
+
 def _beat_features(spectrum: np.ndarray, log_mel: np.ndarray, onset: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    chroma = librosa.feature.chroma_stft(S=spectrum**2, sr=ANALYSIS_SR, tuning=0.0)
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=14)[1:]  # c0 is loudness, compared separately
+    chroma = dsp.chroma(spectrum**2, ANALYSIS_SR, N_FFT)
+    mfcc = dsp.mfcc(log_mel, 14)[1:]  # c0 is loudness, compared separately
     mfcc = (mfcc - mfcc.mean(axis=1, keepdims=True)) / (mfcc.std(axis=1, keepdims=True) + 1e-9)
-    chroma_beats = librosa.util.sync(chroma, frames, pad=False).T
-    mfcc_beats = librosa.util.sync(mfcc, frames, pad=False).T
+    chroma_beats = _sync(chroma, frames)
+    mfcc_beats = _sync(mfcc, frames)
     points = frames[:-1, None] + np.diff(frames)[:, None] * np.arange(RHYTHM_BINS)[None, :] / RHYTHM_BINS
     rhythm = onset[np.minimum(points.astype(int), onset.size - 1)]
     rhythm = rhythm - rhythm.mean(axis=1, keepdims=True)
@@ -147,24 +154,24 @@ def analyze(audio: np.ndarray, sr: int) -> TrackAnalysis:
     source = mono(audio)
     if float(np.max(np.abs(source), initial=0.0)) < SILENCE_PEAK:
         raise SilentAudioError("the audio is silent: nothing to loop")
-    y = librosa.resample(source, orig_sr=sr, target_sr=ANALYSIS_SR) if sr != ANALYSIS_SR else source
-    spectrum = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=spectrum**2, sr=ANALYSIS_SR))
-    onset = librosa.onset.onset_strength(S=log_mel, sr=ANALYSIS_SR)
-    tempo, frames = librosa.beat.beat_track(onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP)
-    tempo_bpm = float(np.atleast_1d(tempo)[0])
+    y = dsp.resample(source, sr, ANALYSIS_SR)
+    spectrum = dsp.stft_magnitude(y, N_FFT, HOP)
+    log_mel = dsp.power_to_db(dsp.mel_filters(ANALYSIS_SR, N_FFT) @ spectrum**2)
+    onset = dsp.onset_strength(log_mel)
+    frames = np.round(dsp.beat_grid(onset, ANALYSIS_SR / HOP)).astype(int)
     seconds = source.size / sr
-    if len(frames) < 2 * max(METERS) or tempo_bpm <= 0 or seconds < max(METERS) * 60 / tempo_bpm:
+    tempo_bpm = 60.0 * ANALYSIS_SR / HOP / float(np.median(np.diff(frames))) if len(frames) > 1 else 0.0
+    if len(frames) < 2 * max(METERS) or seconds * tempo_bpm < max(METERS) * 60:
         raise AudioTooShortError(f"the audio ({seconds:.1f} s) is shorter than one bar: nothing to repeat")
     scale = sr / ANALYSIS_SR
     tracked = np.array([snap_to_transient(source, int(f * HOP * scale), sr) for f in frames], dtype=np.int64)
-    grid = _regular_grid(tracked, source.size)
-    beats = np.array([snap_to_transient(source, int(round(g)), sr) for g in grid], dtype=np.int64)
-    beats = np.maximum.accumulate(beats)
+    for _ in range(2):  # the snapped beats make a better grid, which snaps better
+        grid = _regular_grid(tracked, source.size)
+        tracked = np.array([snap_to_transient(source, int(round(g)), sr) for g in grid], dtype=np.int64)
+    beats = np.maximum.accumulate(tracked)
     beat_frames = np.minimum(np.round(beats / scale / HOP).astype(int), onset.size - 1)
     features = _beat_features(spectrum, log_mel, onset, beat_frames)
-    rms = librosa.feature.rms(S=spectrum, frame_length=N_FFT)
-    rms = librosa.util.sync(rms, beat_frames, pad=False)[0]
+    rms = np.sqrt(_sync(np.mean(spectrum**2, axis=0, keepdims=True) * (2.0 / N_FFT**2), beat_frames)[:, 0])
     evidence = _bar_line_evidence(onset, beat_frames, features)
     logger.info("analysis: %.1f BPM, %d beats", tempo_bpm, len(beats))
     return TrackAnalysis(

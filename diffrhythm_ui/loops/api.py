@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 CancelCheck = Callable[[], bool]
 MAX_DURATION_S = 4 * 3600.0
-LOW_CONFIDENCE = 0.8  # exact and varied repeats score above 0.9, music without a repeat about 0.7
+LOW_CONFIDENCE = 0.9  # exact and varied repeats score about 0.98, music without a repeat about 0.8
 PREVIEW_SEAMS = 3  # seams measured for the report; every seam is the same crossfade
 
 
@@ -121,7 +121,8 @@ def _preview(audio: np.ndarray, choice: LoopChoice, total: int) -> tuple[np.ndar
         return np.zeros((audio.shape[0], 0), dtype=np.float32), []
     body = choice.seam.length
     seams = list(plan.seams[:PREVIEW_SEAMS])
-    start, end = max(0, seams[0] - body), min(total, seams[-1] + body)
+    context = body + body // 2  # one loop and a half before: the music's own pass through the loop start
+    start, end = max(0, seams[0] - context), min(total, seams[-1] + body)
     blocks, produced = [], 0
     for block in render_blocks(audio, choice.seam, plan, 1.0):
         lo, hi = produced, produced + block.shape[1]
@@ -177,7 +178,7 @@ def make_loop_file(
     seam, analysis = choice.seam, choice.analysis
     preview, preview_seams = _preview(audio, choice, total)
     bar = analysis.bar_samples(choice.beats_per_bar, choice.phase)
-    metrics = seam_metrics(preview, sr, preview_seams, analysis.beat_samples / sr, bar / sr)
+    metrics = seam_metrics(preview, sr, preview_seams, analysis.beat_samples / sr, bar / sr, seam.length / sr)
     plan = plan_render(audio.shape[1], seam, total)
     gain = peak_gain(audio, seam, plan, -1.5 if fmt == "mp3" else -1.0)
     fade_in, fade_out = fade_lengths(plan, sr, fade_in_s, fade_out_s)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import librosa
 import numpy as np
 from scipy import signal
 
 from diffrhythm_ui.audio.levels import k_weighted, loudness_lufs
+from diffrhythm_ui.loops import dsp
 
 THRESHOLDS = {
     "jump_ratio": 1.5,  # <=
@@ -92,7 +92,7 @@ def click_db(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
 def flux_ratios(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
     """Spectral flux of the frame centred on each seam / 95th percentile of the flux of all other frames."""
     n_fft, hop = 1024, 256
-    magnitude = np.log1p(100 * np.abs(librosa.stft(mono.astype(np.float32), n_fft=n_fft, hop_length=hop)))
+    magnitude = np.log1p(100 * dsp.stft_magnitude(mono, n_fft, hop))
     flux = np.concatenate([[0.0], np.sum(np.maximum(0.0, np.diff(magnitude, axis=1)), axis=0)])
     frames = np.round(seams / hop).astype(int)
     elsewhere = _elsewhere(flux.size, hop, seams - hop // 2, sr)
@@ -113,8 +113,9 @@ def beat_phase_ms(mono: np.ndarray, seams: np.ndarray, sr: int, beat_s: float, b
     a beat either way; on the tempo grid the best match is at no shift, and a seam that drops or adds time
     moves it by the time lost or gained.
     """
-    y = librosa.resample(mono.astype(np.float32), orig_sr=sr, target_sr=ONSET_SR)
-    envelope = librosa.onset.onset_strength(y=y, sr=ONSET_SR, hop_length=ONSET_HOP)
+    y = dsp.resample(mono, sr, ONSET_SR)
+    power = dsp.stft_magnitude(y, 1024, ONSET_HOP) ** 2
+    envelope = dsp.onset_strength(dsp.power_to_db(dsp.mel_filters(ONSET_SR, 1024, n_mels=64) @ power))
     frame_s = ONSET_HOP / ONSET_SR
     bar, reach = int(round(bar_s / frame_s)), int(beat_s / 2 / frame_s)
     result = []
@@ -132,11 +133,14 @@ def beat_phase_ms(mono: np.ndarray, seams: np.ndarray, sr: int, beat_s: float, b
     return np.array(result)
 
 
-def chroma_ratios(mono: np.ndarray, seams: np.ndarray, sr: int, beat_s: float, bar_s: float) -> np.ndarray:
-    """Cosine of the chroma of 2 beats before vs 2 beats after each seam, over the median of the same cosine
-    at the same place in the other bars (seam +- whole bars)."""
+def chroma_ratios(
+    mono: np.ndarray, seams: np.ndarray, sr: int, beat_s: float, bar_s: float, loop_s: float | None
+) -> np.ndarray:
+    """Cosine of the chroma of 2 beats before vs 2 beats after each seam, over the same cosine where the music
+    passes the loop start without a seam (whole loops earlier, when the loop length is known), else over the
+    median at the same place in the other bars."""
     hop = 512
-    chroma = librosa.feature.chroma_stft(y=mono.astype(np.float32), sr=sr, hop_length=hop, tuning=0.0)
+    chroma = dsp.chroma(dsp.stft_magnitude(mono, 4096, hop) ** 2, sr, 4096)
     span = max(1, int(round(2 * beat_s * sr / hop)))
 
     def continuity(t: float) -> float:
@@ -148,9 +152,16 @@ def chroma_ratios(mono: np.ndarray, seams: np.ndarray, sr: int, beat_s: float, b
 
     seam_times, result = seams / sr, []
     for seam in seam_times:
-        others = _other_bars(seam, seam_times, mono.size / sr, bar_s)
-        reference = np.nanmedian([continuity(t) for t in others]) if others else math.nan
-        result.append(continuity(seam) / reference if reference and not math.isnan(reference) else math.nan)
+        natural, earlier = math.nan, seam - (loop_s or math.inf)
+        while loop_s and earlier > 0 and np.min(np.abs(seam_times - earlier)) < bar_s / 2:
+            earlier -= loop_s  # step back over other seams to the music's own pass
+        if loop_s and earlier > 0:
+            natural = continuity(earlier)
+        if math.isnan(natural):
+            others = [continuity(t) for t in _other_bars(seam, seam_times, mono.size / sr, bar_s)]
+            others = [o for o in others if not math.isnan(o)]
+            natural = float(np.median(others)) if others else math.nan
+        result.append(continuity(seam) / natural if natural > 0 else math.nan)
     return np.array(result)
 
 
@@ -182,10 +193,19 @@ def _worst(values: np.ndarray, at_least: bool) -> float:
     return float(values.min() if at_least else values.max())
 
 
-def seam_metrics(audio: np.ndarray, sr: int, seams: list[int] | np.ndarray, beat_s: float, bar_s: float) -> SeamMetrics:
+def seam_metrics(
+    audio: np.ndarray,
+    sr: int,
+    seams: list[int] | np.ndarray,
+    beat_s: float,
+    bar_s: float,
+    loop_s: float | None = None,
+) -> SeamMetrics:
     """All seam metrics of a (channels, n) render whose seams sit at the given output samples.
 
-    ``beat_s`` and ``bar_s`` are the music's beat and bar lengths (the tempo grid the seams must keep).
+    ``beat_s`` and ``bar_s`` are the music's beat and bar lengths (the tempo grid the seams must keep);
+    ``loop_s``, the loop body's length, lets the chroma check compare with the music's own pass through the
+    loop start.
     """
     seams = np.asarray(seams, dtype=np.int64)
     mono = audio.mean(axis=0)
@@ -194,7 +214,7 @@ def seam_metrics(audio: np.ndarray, sr: int, seams: list[int] | np.ndarray, beat
         "click_db": _worst(click_db(mono, seams, sr), False),
         "flux_ratio": _worst(flux_ratios(mono, seams, sr), False),
         "beat_phase_ms": _worst(beat_phase_ms(mono, seams, sr, beat_s, bar_s), False),
-        "chroma_ratio": _worst(chroma_ratios(mono, seams, sr, beat_s, bar_s), True),
+        "chroma_ratio": _worst(chroma_ratios(mono, seams, sr, beat_s, bar_s, loop_s), True),
         "loudness_step_lu": _worst(loudness_steps(audio, seams, sr, bar_s), False),
     }
     passed = {
