@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
-from gradio_client.exceptions import AppError
 from sqlalchemy.orm import Session
 
 from db import create_db_engine, init_db
@@ -75,18 +74,20 @@ def seeded_sqlite(tmp_path: Path) -> str:
 def test_library_endpoint_over_http(seeded_sqlite: str, tmp_path: Path) -> None:
     with running_app(seeded_sqlite, tmp_path / "data") as url:
         client = Client(url, verbose=False)
-        summary, table, page = client.predict(2, api_name="/library")
-        assert summary == "Page 2 of 2 · 25 jobs" and page == 2
-        rows = table["value"]["data"]
-        assert [row[8] for row in rows if row[1] == "job"] == [f"job-{i:03d}" for i in range(4, -1, -1)]
-        summary, _table, page = client.predict(7, api_name="/library")
-        assert summary.startswith("Page 2 of 2") and page == 2
-        with pytest.raises(AppError, match="less than minimum value 1"):
-            client.predict(0, api_name="/library")
+        result = client.predict("", "All", 2, api_name="/library")
+        assert result["summary"] == "Page 2 of 2 · 25 jobs" and result["page"] == 2
+        jobs = [e["id"] for e in result["entries"] if e["kind"] == "job"]
+        assert jobs == [f"job-{i:03d}" for i in range(4, -1, -1)]
+        assert client.predict("", "All", 7, api_name="/library")["page"] == 2  # clamped to the last page
+        failed = client.predict("", "failed", 1, api_name="/library")
+        assert failed["total_jobs"] == 5 and {e["status"] for e in failed["entries"]} == {"failed"}
+        found = client.predict("song 13", "All", 1, api_name="/library")
+        assert [e["id"] for e in found["entries"] if e["kind"] == "job"] == ["job-013"]
+        assert client.predict("no such words", "All", 1, api_name="/library")["summary"] == "No jobs match this search."
 
 
 def test_library_endpoint_on_an_empty_database(tmp_path: Path) -> None:
     with running_app(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "data") as url:
-        summary, table, _page = Client(url, verbose=False).predict(1, api_name="/library")
-    assert "Your library is empty" in summary and table["visible"] is False
+        result = Client(url, verbose=False).predict("", "All", 1, api_name="/library")
+    assert "Your library is empty" in result["summary"] and result["entries"] == []
     assert (tmp_path / "data").is_dir() and (tmp_path / "empty.db").exists()
