@@ -21,44 +21,45 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def running_app(db_url: str, data_dir: Path, *extra: str, timeout: float = 90) -> Iterator[str]:
-    """Yield the base URL of a started app; stop it afterwards. Its log is shown if it fails to start."""
+def start_app(db_url: str, data_dir: Path, *extra: str, timeout: float = 90) -> tuple[subprocess.Popen, str]:
+    """Start the app and wait until it answers; its log is shown if it fails to start."""
     port = free_port()
     log_path = data_dir.parent / f"app-{port}.log"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "DIFFRHYTHM_ENGINE": "tiny"}
-    command = [
-        sys.executable,
-        "app.py",
-        "--port",
-        str(port),
-        "--db-url",
-        db_url,
-        "--data-dir",
-        str(data_dir),
-        *extra,
-    ]
+    command = [sys.executable, "app.py", "--port", str(port), "--db-url", db_url, "--data-dir", str(data_dir), *extra]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"app exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"app did not start in {timeout} s:\n{log_path.read_text()}")
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"app exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"app did not start in {timeout} s:\n{log_path.read_text()}")
-            time.sleep(0.3)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def running_app(db_url: str, data_dir: Path, *extra: str, timeout: float = 90) -> Iterator[str]:
+    """Yield the base URL of a started app; stop it afterwards."""
+    process, url = start_app(db_url, data_dir, *extra, timeout=timeout)
+    try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)

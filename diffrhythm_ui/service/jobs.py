@@ -97,6 +97,7 @@ class RecoveryReport:
     interrupted_loops: list[str] = field(default_factory=list)
     files_without_rows: list[str] = field(default_factory=list)
     rows_without_files: list[str] = field(default_factory=list)
+    partial_files_removed: list[str] = field(default_factory=list)  # temporary files of interrupted writes
 
 
 class _Progress:
@@ -385,7 +386,10 @@ class JobService:
     # Start-up
 
     def recover(self) -> RecoveryReport:
-        """Mark work left running by a crash as interrupted; report files and rows that do not match."""
+        """Mark work left running by a crash as interrupted; report files and rows that do not match.
+
+        Only the hidden temporary files of writes that never finished are removed; finished files without a row
+        and rows without a file are reported, never deleted."""
         report = RecoveryReport()
         message = (
             f"Interrupted: the app stopped while this was running (noticed at start-up {utcnow():%Y-%m-%d %H:%M} UTC)."
@@ -411,6 +415,7 @@ class JobService:
         report.files_without_rows = [
             self.store.relative(p) for p in self.store.audio_files() if self.store.relative(p) not in recorded
         ]
+        report.partial_files_removed = [self.store.relative(p) for p in self.store.remove_partial_files()]
         for field_name, items in report.__dict__.items():
             if items:
                 logger.warning("Start-up check, %s: %s", field_name.replace("_", " "), ", ".join(items[:20]))

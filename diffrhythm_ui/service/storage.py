@@ -84,6 +84,14 @@ class DataStore:
             return True
         return False
 
+    def remove_partial_files(self) -> list[Path]:
+        """Delete the hidden temporary files (``.name...``) that interrupted writes left in job folders."""
+        jobs = self.root / "jobs"
+        partial = sorted(p for p in jobs.rglob(".*") if p.is_file()) if jobs.is_dir() else []
+        for path in partial:
+            path.unlink(missing_ok=True)
+        return partial
+
     def audio_files(self) -> list[Path]:
         """Every finished audio file under the data folder (temporary files excluded)."""
         return sorted(

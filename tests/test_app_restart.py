@@ -1,0 +1,59 @@
+"""A crash in the middle of a job: after a restart the job is ``interrupted`` and nothing else changed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from sqlalchemy.orm import Session
+
+from db import JobRepository, TrackRepository, create_db_engine
+from tests.app_server import start_app, stop
+from tests.test_app_api import generate_args
+
+pytestmark = pytest.mark.slow
+
+
+def snapshot(db_url: str) -> list[tuple[str, str, str | None]]:
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        jobs = [(j.job_id, j.status, j.error) for j in JobRepository(session).get_all(limit=None)]
+        jobs += [(t.track_id, "track", t.file_path_wav) for t in TrackRepository(session).get_all(limit=None)]
+    engine.dispose()
+    return jobs
+
+
+def test_kill_during_generation_then_restart(tmp_path: Path) -> None:
+    db_url, data = f"sqlite:///{tmp_path / 'studio.db'}", tmp_path / "data"
+    process, url = start_app(db_url, data)
+    try:
+        client = Client(url, verbose=False)
+        done = client.predict(*generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
+        before = snapshot(db_url)
+        files_before = sorted(p for p in data.rglob("*") if p.is_file())
+        client.submit(*generate_args(duration=95, steps=60, variants=1), api_name="/generate")
+        deadline = time.monotonic() + 120
+        while not any(status == "running" for _, status, _ in snapshot(db_url)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # well inside the sampling loop
+        process.kill()  # SIGKILL: no clean-up code runs
+        process.wait()
+    finally:
+        stop(process)
+    crashed = [row for row in snapshot(db_url) if row[1] == "running"]
+    assert len(crashed) == 1
+
+    process, url = start_app(db_url, data)
+    try:
+        after = snapshot(db_url)
+        interrupted = [row for row in after if row[0] == crashed[0][0]]
+        assert interrupted[0][1] == "interrupted" and "stopped while this was running" in interrupted[0][2]
+        assert [row for row in after if row[0] != crashed[0][0]] == before  # nothing else changed
+        assert sorted(p for p in data.rglob("*") if p.is_file()) == files_before
+        library = Client(url, verbose=False).predict("", "interrupted", 1, api_name="/library")
+        assert [e["id"] for e in library["entries"]] == [crashed[0][0]]
+        assert done["job_id"] != crashed[0][0]
+    finally:
+        stop(process)
