@@ -9,7 +9,7 @@ PyMusicLooper lives in its own virtual environment (it is not a dependency of th
 Each tool runs in a fresh subprocess on the same WAV file: ours through ``make_loop_file``, PyMusicLooper
 through ``find_loop_pairs`` (its best pair) and ``extend`` (its hard-cut render, with its default 5 s fade
 out; ours gets the same fade). Both renders are ``factor`` times the track's length. Wall time and peak
-resident memory are those of each subprocess (including imports). Both renders are scored by the same
+resident memory (VmHWM) are those of each subprocess, imports included. Both renders are scored by the same
 ``seam_metrics``, over every seam outside the final fade. Synthetic tracks (diffrhythm_ui.loops.synth) have
 known loop points, so the loop-point error is printed for them: the distance in ms from the nearest true loop
 (start on a bar line of the repeated part, length a whole number of cycles); "off" means outside it.
@@ -46,16 +46,29 @@ SYNTHETIC = {
     "100bpm no repeat": dict(bpm=100, beats_per_bar=4, repeats=11, key=58, repeating=False),
 }
 
-OURS = """
+# Peak resident memory of the process since it started this program. ru_maxrss is not used: Linux carries the
+# forking parent's resident size into it, which would charge each tool with the benchmark's own memory.
+PEAK = """
+def peak_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+"""
+
+OURS = (
+    PEAK
+    + """
 import json, sys
 from diffrhythm_ui.loops import make_loop_file
 r = make_loop_file(sys.argv[1], sys.argv[2], float(sys.argv[3]), fade_out_s=float(sys.argv[4]))
-print(json.dumps({"start": r.loop_start_sample, "end": r.loop_end_sample, "output": r.output,
+print(json.dumps({"start": r.loop_start_sample, "end": r.loop_end_sample, "output": r.output, "peak_kb": peak_kb(),
                   "seams": [round(s * r.sample_rate) for s in r.seams],
                   "beat_s": 60 / r.tempo_bpm, "bar_s": 60 / r.tempo_bpm * r.beats_per_bar}))
 """
+)
 
-THEIRS = """
+THEIRS = (
+    PEAK
+    + """
 import json, os, sys, logging
 logging.disable(logging.CRITICAL)
 from pymusiclooper.core import MusicLooper
@@ -66,9 +79,10 @@ out = looper.extend(best.loop_start, best.loop_end, float(sys.argv[3]), fade_len
 length = best.loop_end - best.loop_start
 total = round(float(sys.argv[3]) * looper.mlaudio.rate)
 copies = int((total - best.loop_start) / length)
-print(json.dumps({"start": int(best.loop_start), "end": int(best.loop_end), "output": out,
+print(json.dumps({"start": int(best.loop_start), "end": int(best.loop_end), "output": out, "peak_kb": peak_kb(),
                   "seams": [int(best.loop_start + k * length) for k in range(1, copies + 1)]}))
 """
+)
 
 
 def run_tool(python: str, code: str, source: Path, output: Path, seconds: float) -> tuple[dict, float, float]:
@@ -79,18 +93,19 @@ def run_tool(python: str, code: str, source: Path, output: Path, seconds: float)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     stdout = process.stdout.read()
     stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    status = process.wait()
     wall = time.perf_counter() - started
     if status != 0:
         raise RuntimeError(f"{python} failed on {source.name}: {stderr.decode()[-500:]}")
-    return json.loads(stdout.decode().strip().splitlines()[-1]), wall, usage.ru_maxrss / 1024
+    answer = json.loads(stdout.decode().strip().splitlines()[-1])
+    return answer, wall, answer["peak_kb"] / 1024
 
 
-def worst_metrics(answer: dict, beat_s: float, bar_s: float) -> dict[str, float]:
+def worst_metrics(answer: dict, beat_s: float, bar_s: float, loop_s: float) -> dict[str, float]:
     audio, sr = read_audio(answer["output"])
     fade_start = audio.shape[1] - FADE_S * sr
     seams = [s for s in answer["seams"] if s < fade_start - bar_s * sr]
-    return seam_metrics(audio, sr, seams, beat_s, bar_s).to_dict()
+    return seam_metrics(audio, sr, seams, beat_s, bar_s, loop_s).to_dict()
 
 
 def _fmt(value: object, digits: int = 2) -> str:
@@ -107,7 +122,8 @@ def compare(name: str, source: Path, truth: SynthTrack | None, factor: float, pm
     ours, our_time, our_mem = run_tool(sys.executable, OURS, source, work / "ours.wav", seconds)
     theirs, their_time, their_mem = run_tool(pml, THEIRS, source, work / "theirs.wav", seconds)
     beat_s, bar_s = (60 / truth.bpm, truth.bar_samples / truth.sr) if truth else (ours["beat_s"], ours["bar_s"])
-    mine, other = worst_metrics(ours, beat_s, bar_s), worst_metrics(theirs, beat_s, bar_s)
+    mine = worst_metrics(ours, beat_s, bar_s, (ours["end"] - ours["start"]) / info.samplerate)
+    other = worst_metrics(theirs, beat_s, bar_s, (theirs["end"] - theirs["start"]) / info.samplerate)
     rate = info.samplerate
     errors = [
         truth.loop_error(a["start"], a["end"]) / rate * 1000 if truth and truth.repeating else math.nan

@@ -109,7 +109,7 @@ def test_output_duration_and_tags(song: Path, tmp_path: Path, fmt: str, toleranc
 def test_seams_reported_in_output_time_and_a_long_loop_holds_many(song: Path, tmp_path: Path) -> None:
     report = make_loop_file(song, tmp_path / "long.wav", 120.0)
     body = (report.loop_end_sample - report.loop_start_sample) / report.sample_rate
-    assert len(report.seams) >= 10
+    assert len(report.seams) >= 120 / body - 3 >= 4
     assert np.allclose(np.diff(report.seams), body, atol=1e-6)
     assert all(0 < s < 120.0 for s in report.seams)
 
@@ -230,13 +230,13 @@ def test_cli_bad_input_exits_non_zero_with_one_line(tmp_path: Path, caplog: pyte
 @pytest.mark.slow
 def test_ten_minute_loop_streams_with_bounded_memory(song: Path, tmp_path: Path) -> None:
     peaks = {}
-    for seconds in (60, 600):
+    for seconds in (200, 600):  # both long enough to allow the same loops, so only the output's length differs
         tracemalloc.start()
         make_loop_file(song, tmp_path / f"{seconds}.flac", float(seconds))
         peaks[seconds] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     ten_minutes_float32 = 600 * 44100 * 2 * 4
-    assert peaks[600] < 1.1 * peaks[60], "memory must not grow with the output's length"
+    assert peaks[600] < 1.1 * peaks[200], "memory must not grow with the output's length"
     assert peaks[600] < ten_minutes_float32 * 0.75, "the output is never held in memory"
     audio, sr = read_audio(tmp_path / "600.flac")
     assert audio.shape[1] == 600 * sr

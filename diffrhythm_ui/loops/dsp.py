@@ -12,7 +12,7 @@ import math
 import numpy as np
 from scipy import fft, signal
 
-CHUNK_FRAMES = 2048  # frames transformed at once, to bound the temporary complex spectrum
+CHUNK_FRAMES = 256  # frames transformed at once, to bound the temporary complex spectrum
 
 
 def resample(y: np.ndarray, sr: int, target: int) -> np.ndarray:
