@@ -57,7 +57,7 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         raise AudioLoadError(f"no such file: {path}")
     try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
-        audio = np.ascontiguousarray(data.T)
+        audio = data.T  # a view: a second copy of a long file would double the memory
     except (sf.LibsndfileError, RuntimeError, TypeError) as first:
         logger.debug("libsndfile could not read %s (%s); trying ffmpeg", path, first)
         try:

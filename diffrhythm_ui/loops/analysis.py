@@ -55,7 +55,13 @@ class TrackAnalysis:
 
 
 def mono(audio: np.ndarray) -> np.ndarray:
-    return audio.mean(axis=0) if audio.ndim == 2 else audio
+    """Channel average; summing rows is several times faster than ``mean(axis=0)`` on a transposed view."""
+    if audio.ndim == 1:
+        return audio
+    total = audio[0].astype(np.float32, copy=True)
+    for channel in audio[1:]:
+        total += channel
+    return total / np.float32(audio.shape[0])
 
 
 def snap_to_transient(signal: np.ndarray, position: int, sr: int, radius_s: float = SNAP_RADIUS_S) -> int:

@@ -31,7 +31,8 @@ Progress = Callable[[str, int, int], None]
 CancelCheck = Callable[[], bool]
 MAX_DURATION_S = 4 * 3600.0
 LOW_CONFIDENCE = 0.9  # exact and varied repeats score about 0.98, music without a repeat about 0.8
-PREVIEW_SEAMS = 3  # seams measured for the report; every seam is the same crossfade
+PREVIEW_SEAMS = 2  # seams measured for the report; every seam is the same crossfade
+PREVIEW_SIDE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -114,15 +115,17 @@ def find_loop(audio: np.ndarray, sr: int, target_samples: int | None = None) -> 
 
 
 def _preview(audio: np.ndarray, choice: LoopChoice, total: int) -> tuple[np.ndarray, list[int]]:
-    """A stretch of the output (no gain, no fades) from one loop before its first seam to one loop after its
-    first few seams, and those seams' positions in it: enough context for the metrics, little memory."""
+    """A stretch of the output (no gain, no fades) around its first seams, for the metrics: from up to one and
+    a half loops before the first seam (the music's own pass through the loop start) to one loop after the
+    last, each side capped at PREVIEW_SIDE_S so the metrics' memory stays small for long loops."""
     plan = plan_render(audio.shape[1], choice.seam, total)
     if not plan.seams:
         return np.zeros((audio.shape[0], 0), dtype=np.float32), []
-    body = choice.seam.length
-    seams = list(plan.seams[:PREVIEW_SEAMS])
-    context = body + body // 2  # one loop and a half before: the music's own pass through the loop start
-    start, end = max(0, seams[0] - context), min(total, seams[-1] + body)
+    body, side = choice.seam.length, round(PREVIEW_SIDE_S * choice.analysis.sr)
+    first = plan.seams[0]
+    start = max(0, first - min(body + body // 2, side))
+    seams = [s for s in plan.seams[:PREVIEW_SEAMS] if s - first <= side]
+    end = min(total, seams[-1] + min(body, side))
     blocks, produced = [], 0
     for block in render_blocks(audio, choice.seam, plan, 1.0):
         lo, hi = produced, produced + block.shape[1]

@@ -8,6 +8,7 @@ an STFT magnitude, mel and chroma filter banks, MFCCs, an onset envelope and a s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import fft, signal
@@ -22,18 +23,44 @@ def resample(y: np.ndarray, sr: int, target: int) -> np.ndarray:
     return signal.resample_poly(y, target // g, sr // g).astype(np.float32)
 
 
-def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|STFT| (n_fft // 2 + 1, n_frames) float32 with a Hann window, frames centred on t * hop."""
+def _frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(n_frames, n_fft) view of y padded by n_fft // 2 on each side, frames centred on t * hop."""
     padded = np.pad(y.astype(np.float32), n_fft // 2, mode="reflect" if y.size > n_fft // 2 else "constant")
     n_frames = 1 + (padded.size - n_fft) // hop
-    frames = np.lib.stride_tricks.as_strided(
-        padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop, padded.strides[0])
-    )
+    step = padded.strides[0]
+    return np.lib.stride_tricks.as_strided(padded, shape=(n_frames, n_fft), strides=(step * hop, step))
+
+
+def stft_chunks(y: np.ndarray, n_fft: int, hop: int) -> Iterator[np.ndarray]:
+    """|STFT| with a Hann window, as (n_fft // 2 + 1, <= CHUNK_FRAMES) float32 chunks in time order."""
+    frames = _frames(y, n_fft, hop)
     window = signal.get_window("hann", n_fft).astype(np.float32)
-    out = np.empty((n_fft // 2 + 1, n_frames), dtype=np.float32)
-    for lo in range(0, n_frames, CHUNK_FRAMES):
-        out[:, lo : lo + CHUNK_FRAMES] = np.abs(fft.rfft(frames[lo : lo + CHUNK_FRAMES] * window, axis=1)).T
-    return out
+    for lo in range(0, frames.shape[0], CHUNK_FRAMES):
+        yield np.abs(fft.rfft(frames[lo : lo + CHUNK_FRAMES] * window, axis=1)).T
+
+
+def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT| (n_fft // 2 + 1, n_frames) float32 with a Hann window, frames centred on t * hop."""
+    return np.concatenate(list(stft_chunks(y, n_fft, hop)), axis=1)
+
+
+def chroma_of_signal(y: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
+    """Chroma (12, n_frames) computed chunk by chunk, never holding the whole spectrogram."""
+    filters = chroma_filters(sr, n_fft)
+    classes = np.concatenate([filters @ chunk**2 for chunk in stft_chunks(y, n_fft, hop)], axis=1)
+    return classes / np.maximum(classes.max(axis=0, keepdims=True), 1e-10)
+
+
+def spectral_flux(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Sum of positive frame-to-frame rises of the log-compressed magnitude (frame 0 is 0), chunk by chunk."""
+    flux, previous = [], None
+    for chunk in stft_chunks(y, n_fft, hop):
+        compressed = np.log1p(100 * chunk)
+        joined = compressed if previous is None else np.concatenate([previous, compressed], axis=1)
+        rises = np.maximum(0.0, np.diff(joined, axis=1)).sum(axis=0)
+        flux.append(rises if previous is not None else np.concatenate([[0.0], rises]))
+        previous = compressed[:, -1:]
+    return np.concatenate(flux)
 
 
 def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:

@@ -72,7 +72,7 @@ def _tiled_energy(x: np.ndarray, width: int) -> np.ndarray:
 
 def jump_ratios(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
     """RMS of the sample-to-sample step over 1 ms at each seam / median of the same over all other 1 ms."""
-    step = np.diff(mono, prepend=mono[:1]).astype(np.float64)
+    step = np.diff(mono, prepend=mono[:1])
     width = max(1, sr // 1000)
     tiles = _tiled_energy(step, width)
     reference = np.sqrt(np.median(tiles[_elsewhere(tiles.size, width, seams, sr)]))
@@ -82,7 +82,7 @@ def jump_ratios(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
 def click_db(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
     """4-20 kHz energy in 10 ms around each seam over the median of 10 ms windows elsewhere, in dB."""
     band = signal.butter(4, [4000, min(20000, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
-    high = signal.sosfilt(band, mono.astype(np.float64))
+    high = signal.sosfilt(band, mono).astype(np.float32)
     width = sr // 100
     tiles = _tiled_energy(high, width)
     reference = max(float(np.median(tiles[_elsewhere(tiles.size, width, seams, sr)])), 1e-20)
@@ -92,8 +92,7 @@ def click_db(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
 def flux_ratios(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
     """Spectral flux of the frame centred on each seam / 95th percentile of the flux of all other frames."""
     n_fft, hop = 1024, 256
-    magnitude = np.log1p(100 * dsp.stft_magnitude(mono, n_fft, hop))
-    flux = np.concatenate([[0.0], np.sum(np.maximum(0.0, np.diff(magnitude, axis=1)), axis=0)])
+    flux = dsp.spectral_flux(mono, n_fft, hop)
     frames = np.round(seams / hop).astype(int)
     elsewhere = _elsewhere(flux.size, hop, seams - hop // 2, sr)
     reference = max(float(np.percentile(flux[elsewhere], 95)), 1e-12)
@@ -140,7 +139,7 @@ def chroma_ratios(
     passes the loop start without a seam (whole loops earlier, when the loop length is known), else over the
     median at the same place in the other bars."""
     hop = 512
-    chroma = dsp.chroma(dsp.stft_magnitude(mono, 4096, hop) ** 2, sr, 4096)
+    chroma = dsp.chroma_of_signal(mono, sr, 4096, hop)
     span = max(1, int(round(2 * beat_s * sr / hop)))
 
     def continuity(t: float) -> float:
@@ -168,7 +167,7 @@ def chroma_ratios(
 def loudness_steps(audio: np.ndarray, seams: np.ndarray, sr: int, bar_s: float) -> np.ndarray:
     """Short-term (400 ms) loudness change across each seam, in LU, minus the median change at the same place
     in the other bars (music gets louder on a downbeat by itself; only the difference is the seam's)."""
-    weighted = k_weighted(audio.astype(np.float64), sr)
+    weighted = k_weighted(audio, sr).astype(np.float32)
     width = int(0.4 * sr)
 
     def change(s: int) -> float:
@@ -181,8 +180,8 @@ def loudness_steps(audio: np.ndarray, seams: np.ndarray, sr: int, bar_s: float) 
     for s in seams:
         others = [s + k * bar for k in range(-int(audio.shape[1] // bar), int(audio.shape[1] // bar) + 1) if k]
         others = [int(round(o)) for o in others if np.min(np.abs(seams - o)) > bar / 2]
-        reference = np.nanmedian([change(o) for o in others]) if others else 0.0
-        result.append(abs(change(int(s)) - (0.0 if math.isnan(reference) else reference)))
+        usual = [c for c in (change(o) for o in others) if not math.isnan(c)]
+        result.append(abs(change(int(s)) - (float(np.median(usual)) if usual else 0.0)))
     return np.array(result)
 
 

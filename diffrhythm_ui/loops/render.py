@@ -70,13 +70,20 @@ def peak_gain(audio: np.ndarray, seam: Seam, plan: RenderPlan, ceiling_db: float
     """Linear gain (at most 1) that keeps the output's true peak at or under ``ceiling_db``.
 
     Every output sample comes from the source range the plan uses or from the crossfade, so the larger of
-    their true peaks bounds the output's; it is measured in blocks with some overlap.
+    their true peaks bounds the output's. Oversampling is the costly part, so blocks are measured loudest
+    first, and a block whose sample peak is more than 6 dB under the true peak found so far is skipped:
+    music's inter-sample peaks stay well within that.
     """
     first = min(p.start for p in plan.pieces if p.source)
     last = max(p.stop for p in plan.pieces if p.source)
+    starts = list(range(first, last, BLOCK))
+    sample_peaks = [float(np.max(np.abs(audio[:, lo : min(last, lo + BLOCK)]))) for lo in starts]
     peak = true_peak(seam.crossfade)
-    for lo in range(first, last, 4 * BLOCK):
-        peak = max(peak, true_peak(audio[:, max(first, lo - 64) : min(last, lo + 4 * BLOCK + 64)]))
+    for index in np.argsort(sample_peaks)[::-1]:
+        if sample_peaks[index] * 2 <= peak:
+            break
+        lo = starts[index]
+        peak = max(peak, true_peak(audio[:, max(first, lo - 64) : min(last, lo + BLOCK + 64)]))
     return min(1.0, 10 ** ((ceiling_db - to_db(peak)) / 20)) if peak > 0 else 1.0
 
 
