@@ -70,6 +70,16 @@ def _tiled_energy(x: np.ndarray, width: int) -> np.ndarray:
     return np.mean(x[: n * width].reshape(n, width) ** 2, axis=1)
 
 
+def _natural_pass(seam: float, seam_times: np.ndarray, loop_s: float | None, bar_s: float) -> float | None:
+    """Where the audio passes the loop start without a seam: whole loops before ``seam`` (None if unknown)."""
+    if not loop_s:
+        return None
+    earlier = seam - loop_s
+    while earlier > 0 and np.min(np.abs(seam_times - earlier)) < bar_s / 2:
+        earlier -= loop_s  # step back over other seams
+    return earlier if earlier > 0 else None
+
+
 def jump_ratios(mono: np.ndarray, seams: np.ndarray, sr: int) -> np.ndarray:
     """RMS of the sample-to-sample step over 1 ms at each seam / median of the same over all other 1 ms."""
     step = np.diff(mono, prepend=mono[:1])
@@ -151,11 +161,8 @@ def chroma_ratios(
 
     seam_times, result = seams / sr, []
     for seam in seam_times:
-        natural, earlier = math.nan, seam - (loop_s or math.inf)
-        while loop_s and earlier > 0 and np.min(np.abs(seam_times - earlier)) < bar_s / 2:
-            earlier -= loop_s  # step back over other seams to the music's own pass
-        if loop_s and earlier > 0:
-            natural = continuity(earlier)
+        earlier = _natural_pass(seam, seam_times, loop_s, bar_s)
+        natural = continuity(earlier) if earlier is not None else math.nan
         if math.isnan(natural):
             others = [continuity(t) for t in _other_bars(seam, seam_times, mono.size / sr, bar_s)]
             others = [o for o in others if not math.isnan(o)]
@@ -164,9 +171,12 @@ def chroma_ratios(
     return np.array(result)
 
 
-def loudness_steps(audio: np.ndarray, seams: np.ndarray, sr: int, bar_s: float) -> np.ndarray:
-    """Short-term (400 ms) loudness change across each seam, in LU, minus the median change at the same place
-    in the other bars (music gets louder on a downbeat by itself; only the difference is the seam's)."""
+def loudness_steps(
+    audio: np.ndarray, seams: np.ndarray, sr: int, bar_s: float, loop_s: float | None = None
+) -> np.ndarray:
+    """Short-term (400 ms) loudness change across each seam, in LU, minus the change where the music passes
+    the loop start by itself (whole loops earlier, when the loop length is known), else minus the median
+    change at the same place in the other bars: music gets louder on a downbeat by itself."""
     weighted = k_weighted(audio, sr).astype(np.float32)
     width = int(0.4 * sr)
 
@@ -175,12 +185,13 @@ def loudness_steps(audio: np.ndarray, seams: np.ndarray, sr: int, bar_s: float) 
             return math.nan
         return loudness_lufs(weighted[:, s : s + width]) - loudness_lufs(weighted[:, s - width : s])
 
-    bar = bar_s * sr
-    result = []
+    seam_times, result = seams / sr, []
     for s in seams:
-        others = [s + k * bar for k in range(-int(audio.shape[1] // bar), int(audio.shape[1] // bar) + 1) if k]
-        others = [int(round(o)) for o in others if np.min(np.abs(seams - o)) > bar / 2]
-        usual = [c for c in (change(o) for o in others) if not math.isnan(c)]
+        earlier = _natural_pass(s / sr, seam_times, loop_s, bar_s)
+        usual = [change(round(earlier * sr))] if earlier is not None else []
+        if not usual or math.isnan(usual[0]):
+            usual = [change(round(t * sr)) for t in _other_bars(s / sr, seam_times, audio.shape[1] / sr, bar_s)]
+        usual = [c for c in usual if not math.isnan(c)]
         result.append(abs(change(int(s)) - (float(np.median(usual)) if usual else 0.0)))
     return np.array(result)
 
@@ -203,8 +214,8 @@ def seam_metrics(
     """All seam metrics of a (channels, n) render whose seams sit at the given output samples.
 
     ``beat_s`` and ``bar_s`` are the music's beat and bar lengths (the tempo grid the seams must keep);
-    ``loop_s``, the loop body's length, lets the chroma check compare with the music's own pass through the
-    loop start.
+    ``loop_s``, the loop body's length, lets the chroma and loudness checks compare with the music's own pass
+    through the loop start.
     """
     seams = np.asarray(seams, dtype=np.int64)
     mono = audio.mean(axis=0)
@@ -214,7 +225,7 @@ def seam_metrics(
         "flux_ratio": _worst(flux_ratios(mono, seams, sr), False),
         "beat_phase_ms": _worst(beat_phase_ms(mono, seams, sr, beat_s, bar_s), False),
         "chroma_ratio": _worst(chroma_ratios(mono, seams, sr, beat_s, bar_s, loop_s), True),
-        "loudness_step_lu": _worst(loudness_steps(audio, seams, sr, bar_s), False),
+        "loudness_step_lu": _worst(loudness_steps(audio, seams, sr, bar_s, loop_s), False),
     }
     passed = {
         name: (math.isnan(value) or (value >= THRESHOLDS[name] if name in AT_LEAST else value <= THRESHOLDS[name]))
