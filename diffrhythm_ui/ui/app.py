@@ -35,12 +35,12 @@ def create_app(services: Services) -> gr.Blocks:
             loop_track = build_loops_tab(services.jobs, services.library)
             build_library_tab(demo, services.jobs, services.library, generate, tabs)
             build_about_tab(services.database)
-        generate.loop_request.change(
+        generate.to_loop.click(
             lambda track: (
                 gr.Dropdown(choices=services.library.track_choices(), value=track),
                 gr.Tabs(selected="loops"),
             ),
-            generate.loop_request,
+            generate.variant,
             [loop_track, tabs],
             queue=False,
             api_visibility="private",

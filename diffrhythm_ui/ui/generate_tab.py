@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,8 @@ class GenerateControls:
     edit_track: gr.Dropdown
     edit_start: gr.Number
     edit_end: gr.Number
-    loop_request: gr.State  # track id the "Make a loop" button hands to the Loops tab
+    variant: gr.Dropdown  # the result chosen for "Make a loop of it"
+    to_loop: gr.Button  # wired to the Loops tab by create_app
 
     def reuse_outputs(self) -> list[Any]:
         return [
@@ -132,19 +134,31 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
                     instrumental = gr.Checkbox(label="Instrumental (no vocals)", value=False)
             with gr.Column(scale=2):
                 style_prompt = gr.Textbox(
-                    label="Style", lines=2, placeholder="e.g. indie folk, acoustic guitar, soft female vocals, 90 bpm"
+                    label="Style",
+                    elem_id="style-prompt",
+                    lines=2,
+                    placeholder="e.g. indie folk, acoustic guitar, soft female vocals, 90 bpm",
                 )
                 style_audio = gr.Audio(label="…or a reference recording (10 s or longer)", type="filepath")
                 duration = gr.Slider(
                     MIN_SECONDS,
-                    MAX_SECONDS,
+                    math.floor(MAX_SECONDS),
                     value=round(BASE_SECONDS),
                     step=1,
                     label="Length (s)",
+                    elem_id="duration",
                     info="Up to 95 s uses DiffRhythm-1_2; longer songs (up to 285 s) use DiffRhythm-1_2-full.",
                 )
                 with gr.Accordion("Advanced", open=False):
-                    steps = gr.Slider(2, 100, value=32, step=1, label="Steps", info="Fewer is faster; 32 is the official setting.")
+                    steps = gr.Slider(
+                        2,
+                        100,
+                        value=32,
+                        step=1,
+                        label="Steps",
+                        elem_id="steps",
+                        info="Fewer is faster; 32 is the official setting.",
+                    )
                     cfg = gr.Slider(0, 10, value=4, step=0.5, label="Guidance (CFG)")
                     with gr.Row():
                         seed = gr.Number(value=None, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
@@ -152,7 +166,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
                     variants = gr.Slider(1, MAX_BATCH, value=1, step=1, label="Variants")
                     fmt = gr.Radio(["wav", "mp3", "flac"], value="wav", label="Format")
                 with gr.Accordion("Title and tags", open=False):
-                    title = gr.Textbox(label="Title")
+                    title = gr.Textbox(label="Title", elem_id="song-title")
                     artist = gr.Textbox(label="Artist")
                     album = gr.Textbox(label="Album")
                     with gr.Row():
@@ -169,16 +183,16 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
         summary = gr.Markdown(elem_id="generate-summary")
         players = [gr.Audio(visible=False, label=f"Variant {i + 1}", interactive=False) for i in range(MAX_BATCH)]
-        with gr.Row():
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
-            report = gr.JSON(label="Details", visible=False)
-        with gr.Row():
-            variant_pick = gr.Dropdown([], label="Variant", scale=2)
-            to_loop = gr.Button("Make a loop of it", size="sm")
-            to_edit = gr.Button("Edit a segment of it", size="sm")
+        with gr.Column(visible=False) as results:
+            with gr.Row():
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                report = gr.JSON(label="Details", visible=False)
+            with gr.Row():
+                variant_pick = gr.Dropdown([], label="Variant", scale=2)
+                to_loop = gr.Button("Make a loop of it", size="sm", elem_id="to-loop")
+                to_edit = gr.Button("Edit a segment of it", size="sm")
         gr.Examples(EXAMPLES, [lyrics, style_prompt, duration, title, genre], label="Examples")
         job_id = gr.State(None)
-        loop_request = gr.State(None)
 
         def check(text: str, seconds: float, is_instrumental: bool) -> str:
             return describe_problems(text or "", float(seconds or 95), bool(is_instrumental))
@@ -262,7 +276,8 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             text = f"Made {len(tracks)} song(s) · job `{result['job_id']}` · seed {result['seed']}" if tracks else ""
             for warning in (result or {}).get("warnings", []):
                 text += f"\n- ⚠️ {warning}"
-            return [*updates, text, gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)]
+            picked = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+            return [*updates, text, picked, gr.Column(visible=bool(tracks))]
 
         inputs = [
             lyrics,
@@ -294,7 +309,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
         running = started.then(
             run, inputs, [downloads, report], api_name="generate", concurrency_id="gpu", concurrency_limit=1
         )
-        running.then(show, report, [*players, summary, variant_pick], api_visibility="private")
+        running.then(show, report, [*players, summary, variant_pick, results], api_visibility="private")
         cancel.click(
             lambda current: gr.Info("Stopping after the current step…") if current and jobs.cancel(current) else None,
             job_id,
@@ -320,7 +335,6 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             queue=False,
             api_visibility="private",
         )
-        to_loop.click(lambda track: track, variant_pick, loop_request, queue=False, api_visibility="private")
     return GenerateControls(
         lyrics,
         style_prompt,
@@ -341,5 +355,6 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
         edit_track,
         edit_start,
         edit_end,
-        loop_request,
+        variant_pick,
+        to_loop,
     )

@@ -43,7 +43,7 @@ def build_loops_tab(jobs: JobService, library: LibraryService) -> gr.Dropdown:
                 upload = gr.Audio(label="Audio file", type="filepath", visible=False)
                 with gr.Row():
                     preset = gr.Dropdown(list(PRESETS), value="1 minute", label="Length")
-                    duration = gr.Number(value=60, label="Seconds", minimum=1, maximum=4 * 3600)
+                    duration = gr.Number(value=60, label="Seconds", minimum=1, maximum=4 * 3600, elem_id="loop-seconds")
                 with gr.Row():
                     fade_in = gr.Slider(0, 30, value=0, step=0.5, label="Fade in (s)")
                     fade_out = gr.Slider(0, 30, value=3, step=0.5, label="Fade out (s)")
