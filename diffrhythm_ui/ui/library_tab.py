@@ -23,8 +23,12 @@ ALL = "All"
 
 
 def _details(entry: LibraryEntry) -> str:
-    keys = ("genre", "mood", "language", "message")
-    parts = [f"{key}: {entry.metadata[key]}" for key in keys if entry.metadata.get(key)]
+    meta = entry.metadata
+    parts = [f"{key}: {meta[key]}" for key in ("genre", "mood", "language") if meta.get(key)]
+    if entry.kind == "loop" and "loop_bars" in meta:
+        parts.append(
+            f"{meta['loop_bars']} bars at {meta.get('tempo_bpm', 0):.0f} bpm, confidence {meta.get('confidence')}"
+        )
     if entry.error:
         parts.append(f"error: {entry.error}")
     return "; ".join(parts)
@@ -140,7 +144,14 @@ def build_library_tab(
             if not rows or index is None or index >= len(rows):
                 return None, gr.Group(visible=False), "", None, None, *([""] * 5), gr.Row(visible=False)
             entry = LibraryEntry(**rows[index])
-            path = library.file_path(entry)
+            playable = (
+                entry
+                if entry.path
+                else next(  # a job plays its first track
+                    (LibraryEntry(**r) for r in rows if r["kind"] == "track" and r["job_id"] == entry.id), entry
+                )
+            )
+            path = library.file_path(playable)
             meta = entry.metadata
             tags = [entry.title if entry.kind == "job" else meta.get("track_name", "")]
             tags += [meta.get(k, "") for k in ("artist", "album", "genre", "mood")]
@@ -186,7 +197,7 @@ def build_library_tab(
 
         filters = [text, status, genre, mood, language]
         listing = [summary, table, page_number, entries]
-        fast = dict(concurrency_limit=None, api_visibility="private")
+        fast = dict(concurrency_limit=None, api_visibility="private", show_progress="minimal")
         search.click(lambda *f: show(*f, 1), filters, listing, **fast)
         text.submit(lambda *f: show(*f, 1), filters, listing, **fast)
         page_number.submit(show, [*filters, page_number], listing, **fast)
