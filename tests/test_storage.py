@@ -1,0 +1,50 @@
+"""The data folder: nothing outside it can be resolved, written or deleted, and writes are atomic."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from diffrhythm_ui.service.storage import DataStore, StorageError
+
+
+def test_paths_outside_the_data_folder_are_refused(tmp_path: Path) -> None:
+    store = DataStore(tmp_path / "data")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep me")
+    (store.root / "jobs").mkdir()
+    os.symlink(secret, store.root / "jobs" / "link.wav")
+    for forged in ("../secret.txt", str(secret), "jobs/../../secret.txt", "jobs/link.wav", "/etc/passwd"):
+        with pytest.raises(StorageError, match="outside the data folder"):
+            store.resolve(forged)
+        assert store.delete_file(forged) is False
+    assert secret.read_text() == "keep me"
+    with pytest.raises(StorageError):
+        store.delete_tree(store.root)
+
+
+def test_atomic_writes_leave_nothing_on_failure(tmp_path: Path) -> None:
+    store = DataStore(tmp_path / "data")
+    target = store.job_dir("j1") / "song.wav"
+
+    def broken(path: Path) -> None:
+        path.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(StorageError, match="No space left on device"):
+        store.write_with(target, broken)
+    assert not any(p.is_file() for p in store.root.rglob("*"))
+    written = store.write_with(target, lambda path: path.write_bytes(b"whole"))
+    assert written.read_bytes() == b"whole" and store.relative(written) == "jobs/j1/song.wav"
+
+
+def test_partial_files_are_found_and_removed(tmp_path: Path) -> None:
+    store = DataStore(tmp_path / "data")
+    folder = store.job_dir("j2")
+    folder.mkdir(parents=True)
+    (folder / ".song.ab12.part.wav").write_bytes(b"x")
+    (folder / "song.wav").write_bytes(b"y")
+    assert [p.name for p in store.remove_partial_files()] == [".song.ab12.part.wav"]
+    assert [p.name for p in store.audio_files()] == ["song.wav"]
