@@ -12,6 +12,7 @@ the total spent outside the sampler and the decoder (our pipeline's overhead).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -74,9 +75,10 @@ def report(label: str, rows: dict[str, dict[str, float]]) -> None:
     print(f"\n{label}")
     print(f"{'song':>8} {'total s':>9} {'s/pass':>8} {'decode s':>9} {'overhead %':>11} {'peak VRAM GB':>13}")
     for song, r in rows.items():
+        vram = "n/a" if math.isnan(r["peak_vram_gb"]) else f"{r['peak_vram_gb']:.2f}"
         print(
             f"{song:>8} {r['total_s']:9.2f} {r['per_pass_s']:8.3f} {r['decode_s']:9.2f} {r['overhead_pct']:11.1f}"
-            f" {r['peak_vram_gb']:13.2f}"
+            f" {vram:>13}"
         )
 
 
