@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.slow
 LYRICS = "[00:01.00]Morning light on the water\n[00:05.00]我们一起唱\n"
 
 
-def generate_args(**overrides: object) -> list[object]:
+def generate_args(**overrides: object) -> dict[str, object]:
+    """Keyword arguments of /generate (gradio_client matches them by name)."""
     values = dict(
         lyrics=LYRICS,
         style="acoustic folk, warm guitar",
@@ -45,7 +47,7 @@ def generate_args(**overrides: object) -> list[object]:
         edit_end=None,
     )
     values.update(overrides)
-    return list(values.values())
+    return values
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def rows(db_url: str) -> tuple[list, list, list]:
 def test_generate_loop_library_delete(app: tuple[str, str, Path], tmp_path: Path) -> None:
     url, db_url, data = app
     client = Client(url, verbose=False)
-    job = client.submit(*generate_args(), api_name="/generate")
+    job = client.submit(**generate_args(), api_name="/generate")
     stages: list[str] = []
     while not job.done():
         status = job.status()
@@ -123,11 +125,11 @@ def test_bad_input_is_refused_and_changes_nothing(app: tuple[str, str, Path]) ->
     url, db_url, data = app
     client = Client(url, verbose=False)
     with pytest.raises(AppError, match="line 2"):
-        client.predict(*generate_args(lyrics="[00:01.00]ok\n[00:70.00]late"), api_name="/generate")
+        client.predict(**generate_args(lyrics="[00:01.00]ok\n[00:70.00]late"), api_name="/generate")
     with pytest.raises(AppError, match="Write some lyrics"):
-        client.predict(*generate_args(lyrics=""), api_name="/generate")
+        client.predict(**generate_args(lyrics=""), api_name="/generate")
     with pytest.raises(AppError, match="greater than maximum|less than minimum"):
-        client.predict(*generate_args(steps=10**9), api_name="/generate")
+        client.predict(**generate_args(steps=10**9), api_name="/generate")
     with pytest.raises(AppError, match="no longer in the library"):
         client.predict("no-such-track", None, 30, 0, 0, "wav", "From the library", api_name="/make_loop")
     assert rows(db_url) == ([], [], [])
@@ -137,7 +139,7 @@ def test_bad_input_is_refused_and_changes_nothing(app: tuple[str, str, Path]) ->
 def test_cancel_marks_the_job_cancelled(app: tuple[str, str, Path]) -> None:
     url, db_url, data = app
     client = Client(url, verbose=False)
-    job = client.submit(*generate_args(duration=95, steps=40, variants=1), api_name="/generate")
+    job = client.submit(**generate_args(duration=95, steps=40, variants=1), api_name="/generate")
     job_id = None
     deadline = time.monotonic() + 120
     while job_id is None and time.monotonic() < deadline:
@@ -151,3 +153,14 @@ def test_cancel_marks_the_job_cancelled(app: tuple[str, str, Path]) -> None:
     jobs, tracks, _ = rows(db_url)
     assert [(j.job_id, j.status) for j in jobs] == [(job_id, "cancelled")] and tracks == []
     assert not any(p.is_file() for p in data.rglob("*"))
+
+
+def test_readme_api_example_runs(app: tuple[str, str, Path], capsys: pytest.CaptureFixture) -> None:
+    url, db_url, _ = app
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.DOTALL) if "gradio_client" in b]
+    example = example.replace('"http://127.0.0.1:7860/"', repr(url))
+    example = example.replace("steps=32", "steps=12").replace("duration=600", "duration=30")  # CPU-sized
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    assert "Transformer pass" in capsys.readouterr().out
+    assert rows(db_url) == ([], [], [])  # the example deletes what it made

@@ -30,10 +30,10 @@ def test_kill_during_generation_then_restart(tmp_path: Path) -> None:
     process, url = start_app(db_url, data)
     try:
         client = Client(url, verbose=False)
-        done = client.predict(*generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
+        done = client.predict(**generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
         before = snapshot(db_url)
         files_before = sorted(p for p in data.rglob("*") if p.is_file())
-        client.submit(*generate_args(duration=95, steps=60, variants=1), api_name="/generate")
+        client.submit(**generate_args(duration=95, steps=60, variants=1), api_name="/generate")
         deadline = time.monotonic() + 120
         while not any(status == "running" for _, status, _ in snapshot(db_url)) and time.monotonic() < deadline:
             time.sleep(0.2)

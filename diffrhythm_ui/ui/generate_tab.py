@@ -192,6 +192,29 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
                 to_loop = gr.Button("Make a loop of it", size="sm", elem_id="to-loop")
                 to_edit = gr.Button("Edit a segment of it", size="sm")
         gr.Examples(EXAMPLES, [lyrics, style_prompt, duration, title, genre], label="Examples")
+        controls = GenerateControls(
+            lyrics,
+            style_prompt,
+            duration,
+            steps,
+            cfg,
+            seed,
+            randomize,
+            variants,
+            fmt,
+            instrumental,
+            title,
+            artist,
+            album,
+            genre,
+            mood,
+            language,
+            edit_track,
+            edit_start,
+            edit_end,
+            variant_pick,
+            to_loop,
+        )
         job_id = gr.State(None)
 
         def check(text: str, seconds: float, is_instrumental: bool) -> str:
@@ -207,7 +230,6 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
         def run(
             lyrics: str,
             style: str,
-            style_audio: str | None,
             duration: float,
             steps: float,
             cfg: float,
@@ -222,6 +244,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             genre: str,
             mood: str,
             language: str,
+            style_audio: str | None,
             edit_track_id: str | None,
             edit_start: float | None,
             edit_end: float | None,
@@ -279,29 +302,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             picked = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
             return [*updates, text, picked, gr.Column(visible=bool(tracks))]
 
-        inputs = [
-            lyrics,
-            style_prompt,
-            style_audio,
-            duration,
-            steps,
-            cfg,
-            seed,
-            randomize,
-            variants,
-            fmt,
-            instrumental,
-            title,
-            artist,
-            album,
-            genre,
-            mood,
-            language,
-            edit_track,
-            edit_start,
-            edit_end,
-            job_id,
-        ]
+        inputs = [*controls.reuse_outputs(), style_audio, edit_track, edit_start, edit_end, job_id]
         for trigger in (lyrics.change, duration.change, instrumental.change):
             trigger(check, [lyrics, duration, instrumental], lyrics_status, queue=False, api_visibility="private")
         autotime.click(timed, [lyrics, duration], [lyrics, lyrics_status], queue=False, api_visibility="private")
@@ -335,26 +336,4 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             queue=False,
             api_visibility="private",
         )
-    return GenerateControls(
-        lyrics,
-        style_prompt,
-        duration,
-        steps,
-        cfg,
-        seed,
-        randomize,
-        variants,
-        fmt,
-        instrumental,
-        title,
-        artist,
-        album,
-        genre,
-        mood,
-        language,
-        edit_track,
-        edit_start,
-        edit_end,
-        variant_pick,
-        to_loop,
-    )
+    return controls
