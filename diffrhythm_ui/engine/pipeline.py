@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
+import torchaudio
 
+from diffrhythm_ui.audio import AudioError, read_audio
 from diffrhythm_ui.engine import vae as vae_ops
 from diffrhythm_ui.engine.dit import DiT
 from diffrhythm_ui.engine.errors import GenerationCancelled, OutOfMemory, StyleError
@@ -162,17 +163,18 @@ class DiffRhythmPipeline:
         """
         generator = torch.Generator().manual_seed(0)
         try:
-            audio, _ = librosa.load(str(request.edit_audio), sr=vae_ops.SAMPLE_RATE, mono=False)
-        except Exception as error:  # decoders raise many types for non-audio
+            audio, sample_rate = read_audio(request.edit_audio)
+        except AudioError as error:
             raise StyleError(f"Cannot read the song to edit: {error}") from error
-        audio = np.atleast_2d(audio)[:2]
-        audio = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio
+        stereo = torch.from_numpy(np.ascontiguousarray(audio if audio.shape[0] == 2 else np.repeat(audio, 2, axis=0)))
+        if sample_rate != vae_ops.SAMPLE_RATE:
+            stereo = torchaudio.functional.resample(stereo, sample_rate, vae_ops.SAMPLE_RATE)
         samples = frames * vae_ops.HOP
-        audio = np.pad(audio[:, :samples], ((0, 0), (0, max(0, samples - audio.shape[1]))))
-        peak = float(np.abs(audio).max())
+        stereo = torch.nn.functional.pad(stereo[:, :samples], (0, max(0, samples - stereo.shape[1])))
+        peak = float(stereo.abs().max())
         if peak < 1e-4:
             raise StyleError("The song to edit is silent.")
-        tensor = torch.from_numpy(audio * (EDIT_REFERENCE_PEAK / peak)).float().unsqueeze(0).to(self.device)
+        tensor = (stereo * (EDIT_REFERENCE_PEAK / peak)).float().unsqueeze(0).to(self.device)
         return vae_ops.encode(self.vae, tensor, generator)[0].transpose(0, 1)  # (frames, 64)
 
     def edit_mask(self, request: GenerationRequest, frames: int) -> torch.Tensor:

@@ -12,12 +12,12 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-import librosa
 import numpy as np
 import torch
 import torchaudio
 from torch import nn
 
+from diffrhythm_ui.audio import AudioError, read_audio
 from diffrhythm_ui.engine.dit import STYLE_DIM
 from diffrhythm_ui.engine.errors import StyleError
 
@@ -51,20 +51,23 @@ def check_prompt(prompt: str) -> str:
 def load_reference_clip(path: Path) -> torch.Tensor:
     """The middle 10 s of a reference recording, mono at 24 kHz, as (1, 240000)."""
     try:
-        duration = librosa.get_duration(path=str(path))
-    except Exception as error:  # soundfile/audioread raise many types for non-audio
+        audio, sample_rate = read_audio(path)
+    except AudioError as error:
         raise StyleError(f"Cannot read reference audio {Path(path).name}: {error}") from error
+    duration = audio.shape[1] / sample_rate
     if duration < REFERENCE_SECONDS:
         raise StyleError(
             f"Reference audio {Path(path).name} is {duration:.1f} s long; at least {REFERENCE_SECONDS:.0f} s is needed."
         )
-    offset = duration / 2 - REFERENCE_SECONDS / 2
-    wav, _ = librosa.load(str(path), sr=REFERENCE_SAMPLE_RATE, mono=True, offset=offset, duration=REFERENCE_SECONDS)
+    middle = audio.shape[1] // 2
+    half = round(REFERENCE_SECONDS * sample_rate / 2)
+    clip = torch.from_numpy(np.ascontiguousarray(audio[:, middle - half : middle + half].mean(axis=0)))
+    clip = torchaudio.functional.resample(clip.unsqueeze(0), sample_rate, REFERENCE_SAMPLE_RATE)
     wanted = int(REFERENCE_SAMPLE_RATE * REFERENCE_SECONDS)
-    wav = np.pad(wav[:wanted], (0, max(0, wanted - len(wav))))
-    if not np.any(np.abs(wav) > 1e-4):
+    clip = torch.nn.functional.pad(clip[:, :wanted], (0, max(0, wanted - clip.shape[1])))
+    if not bool((clip.abs() > 1e-4).any()):
         raise StyleError(f"The middle 10 s of {Path(path).name} are silent; choose another reference.")
-    return torch.from_numpy(wav).unsqueeze(0)
+    return clip
 
 
 def file_sha256(path: Path) -> str:
