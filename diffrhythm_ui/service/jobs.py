@@ -406,11 +406,11 @@ class JobService:
             for track in session.scalars(select(Track)):
                 for path in _track_files(track):
                     recorded.add(path)
-                    if not self._exists(path):
+                    if self.store.existing_file(path) is None:
                         report.rows_without_files.append(f"track {track.track_id}: {path}")
             for loop in session.scalars(select(Loop).where(Loop.result_path.is_not(None))):
                 recorded.add(loop.result_path)
-                if not self._exists(loop.result_path):
+                if self.store.existing_file(loop.result_path) is None:
                     report.rows_without_files.append(f"loop {loop.loop_id}: {loop.result_path}")
         report.files_without_rows = [
             self.store.relative(p) for p in self.store.audio_files() if self.store.relative(p) not in recorded
@@ -420,12 +420,6 @@ class JobService:
             if items:
                 logger.warning("Start-up check, %s: %s", field_name.replace("_", " "), ", ".join(items[:20]))
         return report
-
-    def _exists(self, path: str) -> bool:
-        try:
-            return self.store.resolve(path).is_file()
-        except StorageError:
-            return False
 
 
 MAX_TITLE = 120

@@ -179,13 +179,7 @@ class LibraryService:
 
     def file_path(self, entry: LibraryEntry) -> Path | None:
         """The absolute path of an entry's playable file, if it still exists inside DATA_DIR."""
-        if not entry.path or self.store is None:
-            return None
-        try:
-            path = self.store.resolve(entry.path)
-        except StorageError:
-            return None
-        return path if path.is_file() else None
+        return self.store.existing_file(entry.path) if self.store is not None else None
 
     def track_choices(self, limit: int = 200) -> list[tuple[str, str]]:
         """(label, track_id) of the newest playable tracks, for the Loops tab's picker."""
@@ -261,10 +255,4 @@ class LibraryService:
         with self._sessions() as session:
             track = TrackRepository(session).get_by_id(track_id)
             relative = track.file_path_wav if track is not None else None
-        if not relative or self.store is None:
-            return None
-        try:
-            path = self.store.resolve(relative)
-        except StorageError:
-            return None
-        return path if path.is_file() else None
+        return self.store.existing_file(relative) if self.store is not None else None

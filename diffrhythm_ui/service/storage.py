@@ -41,6 +41,16 @@ class DataStore:
             raise StorageError(f"{path} is outside the data folder")
         return candidate
 
+    def existing_file(self, path: str | Path | None) -> Path | None:
+        """The absolute path of a file that exists inside the data folder, else None."""
+        if not path:
+            return None
+        try:
+            target = self.resolve(path)
+        except StorageError:
+            return None
+        return target if target.is_file() else None
+
     def relative(self, path: Path) -> str:
         return self.resolve(path).relative_to(self.root).as_posix()
 
