@@ -60,15 +60,20 @@ def test_pages_are_newest_first_with_tracks_under_their_job(session: Session) ->
         library.page(1, page_size=0)
 
 
-@pytest.fixture
-def seeded_sqlite(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'library.db'}"
+def seeded_sqlite_url(path: Path, jobs: int = 25) -> str:
+    """A migrated SQLite database at ``path`` holding ``jobs`` filled-in jobs."""
+    url = f"sqlite:///{path}"
     engine = create_db_engine(url)
     init_db(engine)
     with Session(engine) as session:
-        _fill(session, 25)
+        _fill(session, jobs)
     engine.dispose()
     return url
+
+
+@pytest.fixture
+def seeded_sqlite(tmp_path: Path) -> str:
+    return seeded_sqlite_url(tmp_path / "library.db")
 
 
 def test_library_endpoint_over_http(seeded_sqlite: str, tmp_path: Path) -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session
 
-from db import create_db_engine, init_db
 from tests.app_server import running_app
 from tests.browser import ARTIFACTS, chromium_page
-from tests.test_library import _fill
+from tests.test_library import seeded_sqlite_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,13 +24,7 @@ def test_empty_library_in_browser(tmp_path: Path) -> None:
 
 
 def test_library_pages_in_browser(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'filled.db'}"
-    engine = create_db_engine(url)
-    init_db(engine)
-    with Session(engine) as session:
-        _fill(session, 25)
-    engine.dispose()
-    with running_app(url, tmp_path / "data") as base, chromium_page() as page:
+    with running_app(seeded_sqlite_url(tmp_path / "filled.db"), tmp_path / "data") as base, chromium_page() as page:
         page.goto(base)
         page.get_by_role("tab", name="Library").click()
         page.locator("#library-summary").get_by_text("Page 1 of 2 · 25 jobs").wait_for()

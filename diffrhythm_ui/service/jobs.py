@@ -307,7 +307,7 @@ class JobService:
                 status="running",
                 duration=form.duration,
                 fade_in_out=bool(form.fade_in or form.fade_out),
-                format="MP3" if form.format == "mp3" else form.format,
+                format=form.format,
             )
         output = self.store.job_dir(track.job_id) / "loops" / f"{loop_id}.{form.format}"
         output.parent.mkdir(parents=True, exist_ok=True)

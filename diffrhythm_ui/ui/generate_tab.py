@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,13 +312,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             run, inputs, [downloads, report], api_name="generate", concurrency_id="gpu", concurrency_limit=1
         )
         running.then(show, report, [*players, summary, variant_pick, results], api_visibility="private")
-        cancel.click(
-            lambda current: gr.Info("Stopping after the current step…") if current and jobs.cancel(current) else None,
-            job_id,
-            None,
-            queue=False,
-            api_visibility="private",
-        )
+        cancel.click(cancel_handler(jobs), job_id, None, queue=False, api_visibility="private")
 
         def cancel_job(job_id: str) -> bool:
             """Stop a running generation or loop between steps; True if it was running."""
@@ -337,3 +332,13 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             api_visibility="private",
         )
     return controls
+
+
+def cancel_handler(jobs: JobService) -> Callable[[str | None], None]:
+    """A Cancel button's handler: stop the session's running job (if any) between steps."""
+
+    def stop_current(current: str | None) -> None:
+        if current and jobs.cancel(current):
+            gr.Info("Stopping after the current step…")
+
+    return stop_current

@@ -10,6 +10,7 @@ import gradio as gr
 from db import new_id
 from diffrhythm_ui.service import JobService, LibraryService, LoopForm, ServiceError
 from diffrhythm_ui.service.waveform import loop_waveform
+from diffrhythm_ui.ui.generate_tab import cancel_handler
 
 PRESETS = {"30 seconds": 30, "1 minute": 60, "3 minutes": 180, "10 minutes": 600, "1 hour": 3600}
 SOURCES = ("From the library", "Upload a file")
@@ -117,11 +118,5 @@ def build_loops_tab(jobs: JobService, library: LibraryService) -> gr.Dropdown:
             concurrency_limit=1,
         )
         rendered.then(show, [result, report], [player, picture, words], api_visibility="private")
-        cancel.click(
-            lambda current: gr.Info("Stopping…") if current and jobs.cancel(current) else None,
-            loop_id,
-            None,
-            queue=False,
-            api_visibility="private",
-        )
+        cancel.click(cancel_handler(jobs), loop_id, None, queue=False, api_visibility="private")
     return track
