@@ -47,7 +47,7 @@ def test_studio_flow_in_browser(tmp_path: Path) -> None:
         )
         page.screenshot(path=str(ARTIFACTS / "generate-progress.png"), full_page=True)
         page.locator("#generate-summary").get_by_text("Made 1 song(s)").wait_for(timeout=120_000)
-        link = page.locator("a[href*='song.wav']").first.get_attribute("href", timeout=30_000)
+        link = page.locator("a[href*='paper-boats.wav']").first.get_attribute("href", timeout=30_000)
         with urllib.request.urlopen(link if link.startswith("http") else url + link.lstrip("/")) as response:
             assert response.status == 200 and len(response.read()) > 1000  # the file behind player and download
         page.get_by_text("0:12", exact=True).filter(visible=True).first.wait_for()  # the player has loaded the song

@@ -9,6 +9,7 @@ start ``recover`` marks them ``interrupted`` and reports files and rows that do 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -189,7 +190,13 @@ class JobService:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             master, _ = generate_songs(
-                self.engine_settings, request, folder / "song", "wav", form.tags(), progress, cancelled.is_set
+                self.engine_settings,
+                request,
+                folder / file_stem(form.title, "song"),
+                "wav",
+                form.tags(),
+                progress,
+                cancelled.is_set,
             )
             extra = self._extra_format(master, form)
             tracks = self._record_tracks(job_id, form, master, extra)
@@ -309,7 +316,8 @@ class JobService:
                 fade_in_out=bool(form.fade_in or form.fade_out),
                 format=form.format,
             )
-        output = self.store.job_dir(track.job_id) / "loops" / f"{loop_id}.{form.format}"
+        stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}"
+        output = self.store.job_dir(track.job_id) / "loops" / f"{stem}.{form.format}"
         output.parent.mkdir(parents=True, exist_ok=True)
         progress = _Progress(LOOP_STAGES, lambda p: self._update(LoopRepository, loop_id, progress=p), on_progress)
         try:
@@ -423,6 +431,12 @@ class JobService:
 
 
 MAX_TITLE = 120
+
+
+def file_stem(title: str | None, fallback: str) -> str:
+    """A safe, readable file name from a title: letters and digits of any script, dashes, at most 60 chars."""
+    stem = re.sub(r"[\W_]+", "-", (title or "").lower()).strip("-")[:60].strip("-")
+    return stem or fallback
 
 
 def _track_files(track: Track) -> list[str]:
