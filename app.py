@@ -22,7 +22,6 @@ from diffrhythm_ui.service.gpu import engine_for
 from diffrhythm_ui.ui.app import CSS, Services, create_app
 
 logger = logging.getLogger("diffrhythm_ui.app")
-QUEUE_SIZE = 64
 MAX_UPLOAD = "200mb"
 TINY_NOTICE = (
     "**Tiny engine.** This app runs the tiny random-weight model (for tests and offline demos): songs have the "
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         logger.error("Cannot use the data folder %s: %s", settings.data_dir, error)
         return 4
-    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=1, max_size=settings.queue_size)
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,

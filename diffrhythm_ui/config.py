@@ -22,10 +22,13 @@ class Settings:
     port: int = 7860
     share: bool = False
     auth: tuple[str, str] | None = None
+    queue_size: int = 64  # jobs waiting at most; more are refused with "queue full"
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}")
+        if self.queue_size < 1:
+            raise ValueError(f"queue size must be at least 1; got {self.queue_size}")
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -48,6 +51,12 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="where audio files are kept (default: DATA_DIR or ./data)")
     parser.add_argument("--engine", choices=ENGINES, help="model engine (default: DIFFRHYTHM_ENGINE or real)")
     parser.add_argument("--model-dir", help="local DiffRhythm checkpoints (default: DIFFRHYTHM_MODEL_DIR)")
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=int(os.environ.get("DIFFRHYTHM_QUEUE_SIZE", "64")),
+        help="jobs that may wait in the queue; more are refused with 'queue full' (default 64)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -61,4 +70,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=args.port,
         share=args.share,
         auth=parse_auth(args.auth),
+        queue_size=args.queue_size,
     )

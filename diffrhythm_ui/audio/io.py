@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -73,6 +74,19 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     return audio, int(sr)
 
 
+def _write_failure(path: Path, error: Exception) -> str:
+    """libsndfile says only "System error." when a disk fills up; say what is most likely wrong."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < (1 << 20):
+        return f"could not write {path.name}: no space left on device"
+    if not os.access(path.parent, os.W_OK):
+        return f"could not write {path.name}: the folder is read-only"
+    return f"could not write {path.name}: {error}"
+
+
 class AudioFileWriter:
     """Writes (channels, n) float blocks to ``path`` in ``fmt``; the file appears only on ``commit()``.
 
@@ -96,9 +110,12 @@ class AudioFileWriter:
         if fmt == "mp3":
             self._start_encoder()
         else:
-            self._file = sf.SoundFile(
-                self.temp_path, "w", samplerate=sr, channels=channels, subtype="PCM_24", format=fmt.upper()
-            )
+            try:
+                self._file = sf.SoundFile(
+                    self.temp_path, "w", samplerate=sr, channels=channels, subtype="PCM_24", format=fmt.upper()
+                )
+            except sf.SoundFileError as error:
+                raise AudioWriteError(_write_failure(self.path, error)) from error
 
     def _start_encoder(self) -> None:
         from pydub.utils import get_encoder_name
@@ -113,7 +130,10 @@ class AudioFileWriter:
         """Append a (channels, n) block of float samples in [-1, 1]."""
         frames = np.ascontiguousarray(block.T, dtype=np.float32)
         if self._file is not None:
-            self._file.write(frames)
+            try:
+                self._file.write(frames)
+            except sf.SoundFileError as error:
+                raise AudioWriteError(_write_failure(self.path, error)) from error
         elif self._encoder is not None and self._encoder.stdin is not None:
             try:
                 self._encoder.stdin.write(frames.astype("<f4").tobytes())
@@ -131,8 +151,12 @@ class AudioFileWriter:
     def finish(self) -> None:
         """Close the encoder so the temporary file is complete (tags go on after this, before commit)."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            try:
+                self._file.close()
+            except sf.SoundFileError as error:
+                raise AudioWriteError(_write_failure(self.path, error)) from error
+            finally:
+                self._file = None
         if self._encoder is not None:
             assert self._encoder.stdin is not None
             self._encoder.stdin.close()

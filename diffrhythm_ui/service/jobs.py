@@ -206,6 +206,10 @@ class JobService:
         except USER_ERRORS as error:
             self._finish_failed(job_id, folder, "failed", str(error))
             raise ServiceError(str(error)) from error
+        except OSError as error:  # disk full, read-only or vanished data folder
+            message = disk_message(error)
+            self._finish_failed(job_id, folder, "failed", message)
+            raise ServiceError(message) from error
         except Exception as error:
             logger.exception("Generation %s failed", job_id)
             self._finish_failed(
@@ -335,6 +339,10 @@ class JobService:
         except LoopCancelledError:
             self._update(LoopRepository, loop_id, status="cancelled", error="Cancelled by the user.")
             raise ServiceError("Loop cancelled.") from None
+        except OSError as error:
+            output.unlink(missing_ok=True)
+            self._update(LoopRepository, loop_id, status="failed", error=disk_message(error))
+            raise ServiceError(disk_message(error)) from error
         except USER_ERRORS as error:
             self._update(LoopRepository, loop_id, status="failed", error=str(error))
             raise ServiceError(str(error)) from error
@@ -431,6 +439,12 @@ class JobService:
 
 
 MAX_TITLE = 120
+
+
+def disk_message(error: OSError) -> str:
+    """What a musician (and the operator) should read when the data folder cannot be written."""
+    reason = error.strerror or str(error)
+    return f"Could not write the audio files to the data folder: {reason}. Free some space or check the folder."
 
 
 def file_stem(title: str | None, fallback: str) -> str:
