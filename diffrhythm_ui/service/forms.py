@@ -60,6 +60,8 @@ class SongForm:
             if not math.isfinite(number):
                 raise ValueError("numbers must be finite")
         fields = {name: _text(getattr(self, name), name) for name in ("title", "artist", "album", "genre", "mood")}
+        if any(not (c.isprintable() or c in "\n\t") for c in self.style_prompt):
+            raise ValueError("the style prompt contains control characters")
         return SongForm(**{**self.__dict__, **fields, "language": _text(self.language, "language") or "en"})
 
     def to_request(self, seed: int | None = None) -> GenerationRequest:

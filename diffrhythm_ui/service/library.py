@@ -35,6 +35,14 @@ class LibraryQuery:
     def metadata(self) -> dict[str, str]:
         return {key: value for key in FILTER_KEYS if (value := getattr(self, key))}
 
+    def cleaned(self) -> LibraryQuery:
+        """Without control characters (PostgreSQL refuses NUL in text) and at most 200 characters a field."""
+
+        def clean(value: str | None) -> str | None:
+            return None if value is None else "".join(c for c in value if c.isprintable() or c == " ")[:200]
+
+        return LibraryQuery(**{name: clean(getattr(self, name)) for name in ("text", "status", *FILTER_KEYS)})
+
 
 @dataclass(frozen=True)
 class LibraryEntry:
@@ -156,7 +164,7 @@ class LibraryService:
         """Jobs newest first, each followed by its tracks and their loops; ``page`` is 1-based and clamped."""
         if page_size < 1 or page_size > MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}; got {page_size}")
-        query = query or LibraryQuery()
+        query = (query or LibraryQuery()).cleaned()
         with self._sessions() as session:
             repo = JobRepository(session)
             search = dict(status=query.status or None, metadata=query.metadata())
