@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 from sqlalchemy.orm import Session
 
-from db import JobRepository, TrackRepository, create_db_engine
+from db import JobRepository, LoopRepository, TrackRepository, create_db_engine
 from tests.app_server import start_app, stop
 from tests.test_app_api import generate_args
 
@@ -55,5 +55,49 @@ def test_kill_during_generation_then_restart(tmp_path: Path) -> None:
         library = Client(url, verbose=False).predict("", "interrupted", 1, api_name="/library")
         assert [e["id"] for e in library["entries"]] == [crashed[0][0]]
         assert done["job_id"] != crashed[0][0]
+    finally:
+        stop(process)
+
+
+def loop_rows(db_url: str) -> list[tuple[str, str, str | None]]:
+    engine = create_db_engine(db_url)
+    with Session(engine) as session:
+        rows = [(lp.loop_id, lp.status, lp.result_path) for lp in LoopRepository(session).get_all(limit=None)]
+    engine.dispose()
+    return rows
+
+
+def test_kill_during_loop_rendering_then_restart(tmp_path: Path) -> None:
+    db_url, data = f"sqlite:///{tmp_path / 'studio.db'}", tmp_path / "data"
+    process, url = start_app(db_url, data)
+    try:
+        client = Client(url, verbose=False)
+        song = client.predict(**generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
+        before = snapshot(db_url)
+        client.submit(
+            track_id=song["tracks"][0]["track_id"],
+            upload=None,
+            duration=4 * 3600,
+            fade_in=0,
+            fade_out=0,
+            file_format="flac",
+            source="From the library",
+            api_name="/make_loop",
+        )
+        deadline = time.monotonic() + 120
+        while not any(status == "running" for _, status, _ in loop_rows(db_url)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)  # inside the render of a four-hour loop
+        process.kill()
+        process.wait()
+    finally:
+        stop(process)
+    assert [status for _, status, _ in loop_rows(db_url)] == ["running"]
+    process, url = start_app(db_url, data)
+    try:
+        assert [(status, path) for _, status, path in loop_rows(db_url)] == [("interrupted", None)]
+        assert snapshot(db_url) == before
+        leftovers = [p for p in data.rglob("*") if p.is_file() and (p.name.startswith(".") or p.suffix == ".flac")]
+        assert leftovers == []  # the half-written loop is gone, nothing else was touched
     finally:
         stop(process)
