@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from db import JobRepository, LoopRepository, TrackRepository, create_db_engine, init_db
+from tests.app_server import ROOT
 from tests.factories import create_job, create_loop, create_track
 
 
@@ -83,4 +86,38 @@ def test_sessions_survive_postgresql_dropping_connections(backend: str, fresh_ur
         JobRepository(session).create(prompt="after")
         assert JobRepository(session).count() == 2
     admin.dispose()
+    engine.dispose()
+
+
+WRITER = """
+import sys
+from sqlalchemy.orm import Session
+from db import JobRepository, LoopRepository, TrackRepository, create_db_engine, session_scope
+engine = create_db_engine(sys.argv[1])
+print("ready", flush=True)
+with Session(engine) as session:
+    while True:
+        with session_scope(session):
+            job = JobRepository(session).create(prompt="x" * 2000)
+            track = TrackRepository(session).create(job_id=job.job_id, duration=1.0)
+            LoopRepository(session).create(track_id=track.track_id, duration=30)
+"""
+
+
+def test_kill_during_database_writes_leaves_whole_groups(fresh_url: str) -> None:
+    engine = create_db_engine(fresh_url)
+    init_db(engine)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, fresh_url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    time.sleep(1.5)
+    writer.kill()  # SIGKILL in the middle of a transaction
+    writer.wait()
+    init_db(engine)  # the next start opens it as usual
+    with Session(engine) as session:
+        jobs = JobRepository(session).get_all(limit=None)
+        assert len(jobs) > 5
+        assert all(len(job.tracks) == 1 and len(job.tracks[0].loops) == 1 for job in jobs)  # all or nothing
+        assert TrackRepository(session).count() == LoopRepository(session).count() == len(jobs)
+        if engine.dialect.name == "sqlite":
+            assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     engine.dispose()
