@@ -48,3 +48,34 @@ def test_partial_files_are_found_and_removed(tmp_path: Path) -> None:
     (folder / "song.wav").write_bytes(b"y")
     assert [p.name for p in store.remove_partial_files()] == [".song.ab12.part.wav"]
     assert [p.name for p in store.audio_files()] == ["song.wav"]
+
+
+def test_delete_never_touches_files_outside_the_data_folder(tmp_path: Path) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from db import JobRepository, LoopRepository, TrackRepository, create_db_engine, init_db
+    from diffrhythm_ui.engine.engine import EngineSettings
+    from diffrhythm_ui.service import JobService
+
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"keep")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'studio.db'}")
+    init_db(engine)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    store = DataStore(tmp_path / "data")
+    own = store.job_dir("j") / "song.wav"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"mine")
+    with sessions() as session:  # rows forged to point outside DATA_DIR, as an attacker with DB access might
+        JobRepository(session).create(job_id="j")
+        track = TrackRepository(session).create(
+            job_id="j",
+            file_path_wav="jobs/j/song.wav",
+            file_path_mp3="../secret.wav",
+            metadata={"file_path_flac": str(secret)},
+        )
+        LoopRepository(session).create(track_id=track.track_id, duration=10, result_path="/etc/passwd")
+    assert JobService(sessions, EngineSettings(kind="tiny"), store).delete_job("j") is True
+    assert secret.read_bytes() == b"keep" and Path("/etc/passwd").exists()
+    assert not own.exists()
+    engine.dispose()
