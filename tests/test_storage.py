@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
+from db import JobRepository, LoopRepository, TrackRepository, create_db_engine, init_db
+from diffrhythm_ui.engine.engine import EngineSettings
+from diffrhythm_ui.service import JobService
 from diffrhythm_ui.service.storage import DataStore, StorageError
 
 
@@ -51,12 +55,6 @@ def test_partial_files_are_found_and_removed(tmp_path: Path) -> None:
 
 
 def test_delete_never_touches_files_outside_the_data_folder(tmp_path: Path) -> None:
-    from sqlalchemy.orm import sessionmaker
-
-    from db import JobRepository, LoopRepository, TrackRepository, create_db_engine, init_db
-    from diffrhythm_ui.engine.engine import EngineSettings
-    from diffrhythm_ui.service import JobService
-
     secret = tmp_path / "secret.wav"
     secret.write_bytes(b"keep")
     engine = create_db_engine(f"sqlite:///{tmp_path / 'studio.db'}")
