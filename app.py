@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,14 @@ def engine_notice(engine: EngineSettings) -> str:
     return ""
 
 
+def keep_a_core_for_the_web_server() -> None:
+    """On a CPU-only machine, let generation use all cores but one, so pages and the API stay responsive."""
+    import torch
+
+    if not torch.cuda.is_available() and (os.cpu_count() or 1) > 1:
+        torch.set_num_threads((os.cpu_count() or 2) - 1)
+
+
 def build(settings: Settings):  # noqa: ANN201 - a gr.Blocks
     """Open the database (creating or upgrading it), recover from a crash, and build the UI."""
     store = DataStore(settings.data_dir)
@@ -80,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         logger.error("Cannot use the data folder %s: %s", settings.data_dir, error)
         return 4
+    keep_a_core_for_the_web_server()
     demo.queue(default_concurrency_limit=1, max_size=settings.queue_size)
     demo.launch(
         server_name=settings.host,

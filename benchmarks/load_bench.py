@@ -83,7 +83,7 @@ def one_client(url: str, kind: str, track_id: str, results: list[dict], barrier:
             status = job.status()
             if status.progress_data:
                 outcome["progress"] += 1
-            time.sleep(0.2)
+            time.sleep(0.05)
         job.result(timeout=60)
         outcome["ok"] = True
     except Exception as error:  # noqa: BLE001 - every failure is counted and reported

@@ -318,7 +318,7 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
             """Stop a running generation or loop between steps; True if it was running."""
             return jobs.cancel(job_id)
 
-        gr.api(cancel_job, api_name="cancel", concurrency_limit=None)
+        gr.api(cancel_job, api_name="cancel", queue=False)
 
         def refresh_edit_choices() -> gr.Dropdown:
             return gr.Dropdown(choices=library.track_choices())

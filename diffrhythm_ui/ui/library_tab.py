@@ -219,8 +219,8 @@ def build_library_tab(
                 "entries": [{k: v for k, v in asdict(entry).items() if k != "path"} for entry in result.entries],
             }
 
-        gr.api(library_api, api_name="library", concurrency_limit=None)
-        gr.api(remove, api_name="delete", concurrency_limit=None)
+        gr.api(library_api, api_name="library", queue=False)
+        gr.api(remove, api_name="delete", queue=False)
         table.select(
             choose,
             entries,
