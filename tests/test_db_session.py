@@ -228,3 +228,25 @@ def test_db_command_line(fresh_url: str) -> None:
     assert code == 0 and report["current"] == report["head"]
     code, report = run("check")
     assert code == 0 and report == {**report, "ok": True, "differences": []}
+
+
+def test_upgrading_a_database_with_data_keeps_it(fresh_url: str) -> None:
+    engine = create_db_engine(fresh_url)
+    init_db(engine)
+    with Session(engine) as session:
+        job = JobRepository(session).create(prompt="kept", metadata={"title": "夜色"})
+        TrackRepository(session).create(job_id=job.job_id, duration=95.0)
+        before = [(j.job_id, j.prompt, j.metadata_, j.created_at) for j in JobRepository(session).get_all()]
+    result = subprocess.run(
+        [sys.executable, "-m", "diffrhythm_ui", "db", "upgrade", "--db-url", fresh_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    init_db(engine)  # and the app's own start-up call
+    with Session(engine) as session:
+        after = [(j.job_id, j.prompt, j.metadata_, j.created_at) for j in JobRepository(session).get_all()]
+        assert after == before and TrackRepository(session).count() == 1
+    engine.dispose()

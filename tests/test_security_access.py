@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client
 
@@ -73,3 +74,17 @@ def test_errors_reach_browsers_without_stack_traces(tmp_path: Path) -> None:
         message = str(raised.value)
         assert "Traceback" not in message and 'File "' not in message
         assert client.predict("", "All", 1, api_name="/library")["entries"] == []  # the tables are still there
+
+
+def test_uploads_over_the_limit_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "huge.wav"
+    with open(big, "wb") as handle:
+        handle.truncate(201 * 1024 * 1024)  # just over the 200 MB limit (sparse on disk)
+    data = tmp_path / "data"
+    with running_app(f"sqlite:///{tmp_path / 'studio.db'}", data) as url:
+        with open(big, "rb") as handle:
+            response = httpx.post(f"{url}gradio_api/upload", files={"files": ("huge.wav", handle)}, timeout=120)
+        assert response.status_code == 413 and "200" in response.text
+        small = httpx.post(f"{url}gradio_api/upload", files={"files": ("ok.wav", b"RIFF")}, timeout=30)
+        assert small.status_code == 200
+    assert not any(p.is_file() for p in data.rglob("*"))  # uploads never land in the data folder by themselves
