@@ -28,29 +28,9 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from db import JobRepository, LoopRepository, TrackRepository, create_db_engine  # noqa: E402
 from tests.app_server import start_app, stop  # noqa: E402
+from tests.test_app_api import generate_args  # noqa: E402
 
-SONG = dict(
-    lyrics="[00:01.00]Load test, one two\n",
-    style="folk",
-    duration=10,
-    steps=2,
-    cfg=4,
-    seed=1,
-    random_seed=False,
-    variants=1,
-    file_format="wav",
-    instrumental=False,
-    title="Load",
-    artist="",
-    album="",
-    genre="",
-    mood="",
-    language="en",
-    style_audio=None,
-    edit_track_id=None,
-    edit_start=None,
-    edit_end=None,
-)
+SONG = generate_args(lyrics="[00:01.00]Load test, one two\n", duration=10, variants=1, file_format="wav")
 
 
 def peak_memory_mb(pid: int) -> float:
