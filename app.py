@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allowed_paths=[str(settings.data_dir)],
         max_file_size=MAX_UPLOAD,
         css=CSS,
+        app_kwargs={"openapi_url": None},  # FastAPI's own schema would skip --auth; Gradio's guarded one stays
         prevent_thread_lock=True,
     )
     if settings.share and not demo.share_url:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import pytest
+from gradio.routes import App
 from gradio_client import Client
+from sqlalchemy.orm import Session
 
+from db import create_db_engine, init_db
 from tests.app_server import ROOT, running_app
+from tests.factories import create_job, create_track
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +94,69 @@ def test_uploads_over_the_limit_are_refused(tmp_path: Path) -> None:
         small = httpx.post(f"{url}gradio_api/upload", files={"files": ("ok.wav", b"RIFF")}, timeout=30)
         assert small.status_code == 200
     assert not any(p.is_file() for p in data.rglob("*"))  # uploads never land in the data folder by themselves
+
+
+# Gradio routes that answer without a login by design: the login page and its static assets, session
+# plumbing that needs a random session hash or event id and returns no data, and the editor routes that only
+# work with --vibe. Anything else must say 401 or 403.
+PUBLIC_ROUTES = re.compile(
+    r"^/(login|logout|favicon\.ico|theme\.css|robots\.txt|manifest\.json|pwa_icon.*|(static|assets|svelte)/.*"
+    r"|gradio_api/(user|token|app_id|startup-events|theme\.css|runs|heartbeat/.*|stream/.*|reset|cancel"
+    r"|custom_component/.*|(undo-)?vibe-.*)|monitoring/.*)?/?$"
+)
+PATH_PARAMETERS = {"api_name": "library", "size": "192", "url_path": "http://127.0.0.1/", "environment": "client"}
+
+
+def every_route(file_path: Path) -> list[tuple[str, str]]:
+    """(method, concrete URL path) of every route Gradio serves, taken from Gradio itself, not a list of ours."""
+
+    def concrete(path: str) -> str:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1).split(":")[0]
+            return str(file_path) if name in ("path", "path_or_url") else PATH_PARAMETERS.get(name, "x")
+
+        return re.sub(r"\{([^}]+)\}", value, path)
+
+    def walk(routes: list) -> list[tuple[str, str]]:  # noqa: ANN001 - Starlette routes and included routers
+        found = []
+        for route in routes:
+            if hasattr(route, "path"):
+                found += [(method, concrete(route.path)) for method in sorted(route.methods or ()) if method != "HEAD"]
+            elif hasattr(route, "original_router"):
+                found += walk(route.original_router.routes)
+        return found
+
+    return sorted(set(walk(App.create_app(gr.Blocks()).routes)))
+
+
+def test_auth_refuses_every_route_and_leaks_nothing(tmp_path: Path) -> None:
+    db_url, data = f"sqlite:///{tmp_path / 'studio.db'}", tmp_path / "data"
+    song = data / "jobs" / "j1" / "private-song.wav"
+    song.parent.mkdir(parents=True)
+    song.write_bytes(b"RIFF-PRIVATE-AUDIO")
+    engine = create_db_engine(db_url)
+    init_db(engine)
+    with Session(engine) as session:
+        job = create_job(session, metadata={"title": "Private Midnight Song"}, lyrics="[00:01.00]secret words")
+        create_track(session, job, file_path_wav="jobs/j1/private-song.wav")
+    engine.dispose()
+    routes = every_route(song)
+    assert len(routes) > 40 and ("POST", "/gradio_api/queue/join") in routes
+    # Gradio's login page embeds the API description (endpoint names and parameters), not data: not checked here.
+    secrets = (b"Private Midnight", b"secret words", b"RIFF-PRIVATE", b"s3cret!", str(data).encode())
+    with running_app(db_url, data, "--auth", "ada:s3cret!") as url:
+        answers = {}
+        for method, path in routes:
+            with httpx.stream(method, url.rstrip("/") + path, json={} if method == "POST" else None, timeout=15) as r:
+                body = next(r.iter_bytes(), b"")  # the first chunk: streams such as the heartbeat never end
+            answers[(method, path)] = r.status_code
+            assert not any(secret in body for secret in secrets), (method, path, body[:200])
+            gone = path == "/openapi.json" and r.status_code == 404  # FastAPI's own schema is switched off
+            if r.status_code not in (401, 403) and not gone:
+                assert PUBLIC_ROUTES.match(path), (method, path, r.status_code)
+        assert answers[("GET", "/config")] == answers[("POST", "/gradio_api/upload")] == 401
+        assert answers[("GET", f"/gradio_api/file={song}")] == answers[("POST", "/gradio_api/call/library")] == 401
+        assert answers[("GET", "/openapi.json")] == 404
+        logged_in = httpx.Client(base_url=url)
+        assert logged_in.post("login", data={"username": "ada", "password": "s3cret!"}).status_code == 200
+        assert logged_in.get(f"gradio_api/file={song}").content == b"RIFF-PRIVATE-AUDIO"

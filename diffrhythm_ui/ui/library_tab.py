@@ -209,7 +209,10 @@ def build_library_tab(
         def library_api(search: str = "", status: str = ALL, page: int = 1) -> dict[str, Any]:
             """The Library, newest first: jobs with their tracks and loops, searched by words and a status."""
             wanted = query(search, status, ALL, ALL, ALL)
-            result = library.page(max(1, int(page)), DEFAULT_PAGE_SIZE, wanted)
+            try:
+                result = library.page(max(1, int(page)), DEFAULT_PAGE_SIZE, wanted)
+            except ValueError as error:  # an unknown status: say so instead of Gradio's bare "Error"
+                raise gr.Error(str(error)) from error
             return {
                 "summary": _summary(result, wanted != LibraryQuery()),
                 "page": result.page,
