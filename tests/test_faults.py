@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import JobRepository, TrackRepository, create_db_engine, init_db
 from diffrhythm_ui.engine.engine import EngineSettings
 from diffrhythm_ui.service import DataStore, JobService, ServiceError, SongForm
-from tests.app_server import ROOT
+from tests.app_server import ROOT, running_app
+from tests.test_app_api import generate_args
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +89,26 @@ def test_unreachable_database_at_start_exits_with_a_message(tmp_path: Path) -> N
     )
     assert run.returncode == 3
     assert "Cannot open the database" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_app_survives_postgresql_dropping_its_connections(backend: str, fresh_url: str, tmp_path: Path) -> None:
+    """What a PostgreSQL restart does to a running app, without restarting the machine's shared server: every
+    connection of the app's database is terminated while the app runs, and its next requests must still work."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL connections")
+    with running_app(fresh_url, tmp_path / "data") as url:
+        client = Client(url, verbose=False)
+        first = client.predict(**generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
+        assert client.predict("", "All", 1, api_name="/library")["total_jobs"] == 1
+        admin = create_db_engine(fresh_url.rsplit("/", 1)[0] + "/test")
+        with admin.connect() as connection:
+            killed = connection.execute(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": make_url(fresh_url).database},
+            ).scalar()
+        admin.dispose()
+        assert killed >= 1
+        assert client.predict("", "All", 1, api_name="/library")["total_jobs"] == 1
+        second = client.predict(**generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
+        library = client.predict("", "completed", 1, api_name="/library")
+        assert {e["id"] for e in library["entries"] if e["kind"] == "job"} == {first["job_id"], second["job_id"]}

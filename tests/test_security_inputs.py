@@ -102,11 +102,13 @@ def test_loop_form_out_of_range(fields: dict, message: str) -> None:
         ({"format": "ogg"}, "format must be"),
         ({"variants": 0}, "variants must be"),
         ({"cfg_strength": math.nan}, "finite"),
+        ({"style_prompt": "folk " * 1000}, "style prompt is 4999 characters"),
+        ({"style_prompt": " \n "}, "style prompt is empty"),
     ],
 )
 def test_song_form_out_of_range(services, fields: dict, message: str) -> None:  # noqa: ANN001
     jobs, _, sessions = services
-    form = SongForm(lyrics="[00:01.00]hi\n", style_prompt="folk", **fields)
+    form = SongForm(**{"lyrics": "[00:01.00]hi\n", "style_prompt": "folk", **fields})
     with pytest.raises(ValueError, match=message):
         jobs.validate_song(form)
     with sessions() as session:

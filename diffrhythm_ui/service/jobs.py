@@ -29,7 +29,7 @@ from diffrhythm_ui.engine.errors import EngineError, GenerationCancelled
 from diffrhythm_ui.engine.lyrics import LyricsError, validate_lrc
 from diffrhythm_ui.engine.pipeline import GenerationRequest
 from diffrhythm_ui.engine.songs import SongFile
-from diffrhythm_ui.engine.style import file_sha256
+from diffrhythm_ui.engine.style import check_prompt, file_sha256
 from diffrhythm_ui.loops.api import make_loop_file, validate_request
 from diffrhythm_ui.loops.exceptions import LoopCancelledError, LoopError
 from diffrhythm_ui.service.forms import LoopForm, SongForm
@@ -156,6 +156,8 @@ class JobService:
         form = form.checked()
         request = form.to_request()
         request.validate()
+        if request.style_prompt is not None:  # the engine checks it too, but only after the job's row exists
+            check_prompt(request.style_prompt)
         if not form.instrumental:
             if not form.lyrics.strip():
                 raise ValueError("Write some lyrics, or tick Instrumental.")
