@@ -151,17 +151,24 @@ def queue_full(queue_size: int, tmp: Path) -> dict:
     try:
         client = Client(url, verbose=False)
         long_song = {**SONG, "duration": 30, "steps": 8}
-        jobs = [client.submit(**long_song, api_name="/generate") for _ in range(queue_size + 4)]
-        refused, messages, answer_s = 0, set(), []
-        for job in jobs:
-            start = time.perf_counter()
+        jobs = [(time.perf_counter(), client.submit(**long_song, api_name="/generate")) for _ in range(queue_size + 4)]
+        answered_s: dict[int, float] = {}  # seconds from submitting each job to its answer
+        deadline = time.monotonic() + 600
+        while len(answered_s) < len(jobs) and time.monotonic() < deadline:
+            for i, (submitted, job) in enumerate(jobs):
+                if i not in answered_s and job.done():
+                    answered_s[i] = time.perf_counter() - submitted
+            time.sleep(0.05)
+        refused, messages, refusal_s = 0, set(), []
+        for i, (_, job) in enumerate(jobs):
             try:
-                job.result(timeout=600)
+                job.result(timeout=60)
             except Exception as error:  # noqa: BLE001 - the refusal is what we measure
                 refused += 1
                 messages.add(str(error)[:120])
-                answer_s.append(time.perf_counter() - start)
-        return {"submitted": len(jobs), "refused": refused, "messages": sorted(messages)}
+                refusal_s.append(answered_s.get(i, float("inf")))
+        slowest = round(max(refusal_s), 2) if refusal_s else None
+        return {"submitted": len(jobs), "refused": refused, "messages": sorted(messages), "slowest_refusal_s": slowest}
     finally:
         stop(process)
 
@@ -186,10 +193,13 @@ def main() -> int:
     print(f"  {load['seconds']} s in all, {load['jobs_per_minute']} jobs/min")
     print(
         f"  Library first page while the queue was full: p50 {load['library_p50_ms']} ms, "
-        f"p95 {load['library_p95_ms']} ms over {load['library_requests']} requests"
+        f"p95 {load['library_p95_ms']} ms over {load['library_requests']} requests (target: under 200 ms)"
     )
     print(f"  app peak memory {load['peak_memory_mb']} MB; rows and files: {load['database']}")
-    print(f"queue of {args.queue_size}: {full['submitted']} submitted, {full['refused']} refused: {full['messages']}")
+    print(
+        f"queue of {args.queue_size}: {full['submitted']} submitted, {full['refused']} refused, the slowest refusal "
+        f"{full['slowest_refusal_s']} s after submitting: {full['messages']}"
+    )
     return 0
 
 
