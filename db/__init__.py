@@ -2,7 +2,14 @@
 
 from db.base import Base, UTCDateTime, utcnow
 from db.models import ACTIVE_STATUSES, JOB_STATUSES, LOOP_FORMATS, LOOP_STATUSES, Job, Loop, Track, new_id
-from db.repositories import ConstraintViolation, JobRepository, LoopRepository, Repository, TrackRepository
+from db.repositories import (
+    ConstraintViolation,
+    JobRepository,
+    LoopRepository,
+    Repository,
+    TrackRepository,
+    WorkRepository,
+)
 from db.session import (
     create_db_engine,
     current_revision,
@@ -31,6 +38,7 @@ __all__ = [
     "Track",
     "TrackRepository",
     "UTCDateTime",
+    "WorkRepository",
     "create_db_engine",
     "current_revision",
     "get_database_url",

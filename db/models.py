@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.ext.mutable import MutableDict
@@ -99,7 +100,24 @@ class TimestampMixin:
         return {attr.columns[0].name: getattr(self, attr.key) for attr in mapper.column_attrs}
 
 
-class Job(TimestampMixin, Base):
+class WorkMixin:
+    """Who is doing a job or loop right now, for workers in other processes (README "Running on several GPUs").
+
+    A worker claims a queued row (or one whose worker stopped sending heartbeats) by one conditional update,
+    which raises ``attempts``; it refreshes ``heartbeat_at`` while it works and reads ``cancel_requested``,
+    which any process may set; ``progress_note`` says what the current step is ("Transformer pass 5/31");
+    ``payload`` holds everything a worker needs to run it (the request, with file paths inside ``DATA_DIR``).
+    """
+
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDict, nullable=False, default=dict, server_default="{}")
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    progress_note: Mapped[str | None] = mapped_column(String(200))
+
+
+class Job(WorkMixin, TimestampMixin, Base):
     """One request: a generation, an edit or a loop render, with what reproduces it."""
 
     __tablename__ = "jobs"
@@ -184,7 +202,7 @@ class Track(TimestampMixin, Base):
         return f"Track(track_id={self.track_id!r}, job_id={self.job_id!r}, duration={self.duration!r})"
 
 
-class Loop(TimestampMixin, Base):
+class Loop(WorkMixin, TimestampMixin, Base):
     """A track rendered as a seamless loop of a chosen duration."""
 
     __tablename__ = "loops"

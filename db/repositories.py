@@ -8,16 +8,19 @@ rolled back before the error propagates, so the session stays usable.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
+from db.base import utcnow
 from db.models import JOB_STATUSES, LOOP_STATUSES, Job, Loop, Track
 from db.session import SCOPED, begin_write
 
 ModelT = TypeVar("ModelT", Job, Track, Loop)
+WorkT = TypeVar("WorkT", Job, Loop)
 T = TypeVar("T")
 
 # Keyword the callers use -> mapped attribute (``metadata`` is reserved by SQLAlchemy's declarative base).
@@ -185,7 +188,116 @@ class Repository(Generic[ModelT]):
         return self._write(remove)
 
 
-class JobRepository(Repository[Job]):
+class WorkRepository(Repository[WorkT]):
+    """What workers in any process need to share a row safely: claim, heartbeat, cancel, ownership.
+
+    Every change here is one conditional ``UPDATE``, so two workers racing for the same row cannot both win.
+    """
+
+    def _set_where(self, *conditions: ColumnElement[bool], **values: Any) -> int:
+        """Update the row(s) matching ``conditions``; the number changed."""
+        values.setdefault("updated_at", utcnow())
+        statement = update(self.model).where(*conditions).values(**values).execution_options(synchronize_session=False)
+        return self._write(lambda: self.session.execute(statement).rowcount)
+
+    def claim(self, id_: str, worker: str, *, stale_before: datetime, max_attempts: int) -> bool:
+        """Take a queued row, or a running one whose worker last sent a heartbeat before ``stale_before``.
+
+        Counts the attempt. Refuses rows with a cancel request and rows that used up ``max_attempts``."""
+        model = self.model
+        now = utcnow()
+        return (
+            self._set_where(
+                self._pk == id_,
+                model.cancel_requested.is_(False),
+                model.attempts < max_attempts,
+                self._unheld(stale_before),
+                status="running",
+                attempts=model.attempts + 1,
+                worker=worker,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            == 1
+        )
+
+    def heartbeat(self, id_: str, worker: str) -> bool | None:
+        """Refresh the heartbeat of a row ``worker`` holds. Whether a cancel was requested; None if it lost it."""
+        model = self.model
+        statement = (
+            update(model)
+            .where(self._pk == id_, model.worker == worker, model.status == "running")
+            .values(heartbeat_at=utcnow())
+            .returning(model.cancel_requested)
+            .execution_options(synchronize_session=False)
+        )
+        return self._write(lambda: self.session.execute(statement).scalar_one_or_none())
+
+    def holds(self, id_: str, worker: str) -> bool:
+        """Whether ``worker`` still holds the running row; locks it until the transaction ends (PostgreSQL), so
+        a worker can record its results knowing no other worker took the row over meanwhile."""
+        self._start_write()
+        model = self.model
+        statement = select(self._pk).where(self._pk == id_, model.worker == worker, model.status == "running")
+        return self.session.scalar(statement.with_for_update()) is not None
+
+    def update_held(self, id_: str, worker: str, **fields: Any) -> bool:
+        """Change fields of a running row only while ``worker`` holds it; False when another worker took it."""
+        model = self.model
+        values = self._fields(fields)
+        return bool(self._set_where(self._pk == id_, model.worker == worker, model.status == "running", **values))
+
+    def stale_ids(self, stale_before: datetime) -> list[str]:
+        """Running rows whose worker has sent no heartbeat since ``stale_before``."""
+        model = self.model
+        statement = select(self._pk).where(model.status == "running", model.heartbeat_at < stale_before)
+        return list(self.session.scalars(statement))
+
+    def _unheld(self, stale_before: datetime) -> ColumnElement[bool]:
+        """Queued, or running for a worker that stopped sending heartbeats."""
+        model = self.model
+        stale = or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before)
+        return or_(model.status == "queued", and_(model.status == "running", stale))
+
+    def requeue(self, id_: str, stale_before: datetime, max_attempts: int) -> bool:
+        """Put a row whose worker stopped back in the queue, unless cancelled or out of attempts."""
+        model = self.model
+        return bool(
+            self._set_where(
+                self._pk == id_,
+                model.status == "running",
+                self._unheld(stale_before),
+                model.cancel_requested.is_(False),
+                model.attempts < max_attempts,
+                status="queued",
+                worker=None,
+                progress_note="Waiting for another worker (the last one stopped)",
+            )
+        )
+
+    def end_unheld(self, id_: str, stale_before: datetime, **fields: Any) -> bool:
+        """End a row no live worker holds (cancelled before it started, or given up on): False if one does."""
+        return bool(self._set_where(self._pk == id_, self._unheld(stale_before), **self._fields(fields)))
+
+    def request_cancel(self, id_: str, message: str) -> str | None:
+        """Stop a row: one still queued is cancelled at once ("cancelled"); a running one is flagged for its
+        worker, which stops between steps ("requested"). None when it is not queued or running."""
+        model = self.model
+        if self._set_where(self._pk == id_, model.status == "queued", status="cancelled", error=message):
+            return "cancelled"
+        if self._set_where(self._pk == id_, model.status == "running", cancel_requested=True):
+            return "requested"
+        return None
+
+    def queued_before(self, id_: str) -> int:
+        """How many queued rows were created before this one (its place in the queue, counting from 0)."""
+        model = self.model
+        created = select(model.created_at).where(self._pk == id_).scalar_subquery()
+        statement = select(func.count()).select_from(model).where(model.status == "queued", model.created_at < created)
+        return self.session.scalar(statement) or 0
+
+
+class JobRepository(WorkRepository[Job]):
     model = Job
 
     def get_by_status(self, status: str, limit: int | None = 100, offset: int = 0) -> list[Job]:
@@ -246,7 +358,7 @@ class TrackRepository(Repository[Track]):
         return list(self.session.scalars(statement))
 
 
-class LoopRepository(Repository[Loop]):
+class LoopRepository(WorkRepository[Loop]):
     model = Loop
     parent = ("track_id", "tracks")
 

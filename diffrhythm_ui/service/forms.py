@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,23 @@ class SongForm:
             edit_segments=tuple(self.edit_segments),
         )
 
+    def to_payload(self) -> dict[str, Any]:
+        """The form as JSON, stored with its job for whichever worker runs it."""
+        payload = dict(self.__dict__)
+        for name in ("style_audio", "edit_audio"):
+            payload[name] = str(payload[name]) if payload[name] is not None else None
+        payload["edit_segments"] = [list(segment) for segment in self.edit_segments]
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], resolve: Callable[[str], Path]) -> SongForm:
+        """The form back from ``to_payload``; ``resolve`` turns stored file paths into this machine's paths."""
+        values = dict(payload)
+        for name in ("style_audio", "edit_audio"):
+            values[name] = resolve(values[name]) if values.get(name) else None
+        values["edit_segments"] = tuple(tuple(segment) for segment in values.get("edit_segments", ()))
+        return cls(**values)
+
     def tags(self) -> dict[str, str]:
         return {"title": self.title, "artist": self.artist, "album": self.album, "genre": self.genre}
 
@@ -112,3 +130,13 @@ class LoopForm:
         if not 0 < self.duration <= MAX_LOOP_SECONDS:
             raise ValueError(f"duration must be more than 0 and at most {MAX_LOOP_SECONDS:.0f} s; got {self.duration}")
         return self
+
+    def to_payload(self) -> dict[str, Any]:
+        """The loop's settings as JSON (the track must already be in the library: uploads are stored first)."""
+        if self.track_id is None:
+            raise ValueError("store the upload as a library track before queueing the loop")
+        return {k: v for k, v in self.__dict__.items() if k != "upload"}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> LoopForm:
+        return cls(**payload)

@@ -1,9 +1,10 @@
 """The job service: runs generations and loop renders, reports progress, and records everything.
 
-Every job is a row before any work starts and its status follows the work (running, then completed,
+Every job is a row before any work starts and its status follows the work (queued, running, then completed,
 failed or cancelled), so a page reload or another browser sees the same state. Files are written under the
-job's own folder in ``DATA_DIR`` and appear only when complete. A crash leaves rows ``running``; on the next
-start ``recover`` marks them ``interrupted`` and reports files and rows that do not match, deleting nothing.
+job's own folder in ``DATA_DIR`` and appear only when complete. Run in the app, a crash leaves rows ``running``;
+on the next start ``recover`` marks them ``interrupted`` and reports files and rows that do not match, deleting
+nothing. Run on workers (``BROKER_URL``), a dead worker's rows go back to the queue instead (``lease``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import ACTIVE_STATUSES, Job, JobRepository, Loop, LoopRepository, Track, TrackRepository, new_id, utcnow
+from db import (
+    ACTIVE_STATUSES,
+    Job,
+    JobRepository,
+    Loop,
+    LoopRepository,
+    Track,
+    TrackRepository,
+    WorkRepository,
+    new_id,
+    session_scope,
+    utcnow,
+)
 from diffrhythm_ui.audio import AudioError, read_audio
 from diffrhythm_ui.audio.export import write_audio_file
 from diffrhythm_ui.engine.engine import EngineSettings
@@ -34,6 +48,8 @@ from diffrhythm_ui.loops.api import make_loop_file, validate_request
 from diffrhythm_ui.loops.exceptions import LoopCancelledError, LoopError
 from diffrhythm_ui.service.forms import LoopForm, SongForm
 from diffrhythm_ui.service.gpu import engine_for, generate_songs
+from diffrhythm_ui.service.lease import MAX_ATTEMPTS, REPOSITORIES, Lease, stale_before, worker_name
+from diffrhythm_ui.service.storage import INPUTS_FOLDER as INPUTS
 from diffrhythm_ui.service.storage import DataStore, StorageError
 
 logger = logging.getLogger(__name__)
@@ -60,11 +76,25 @@ STAGE_NAMES = {
     "write": "Writing the loop",
 }
 ROW_UPDATE_SECONDS = 0.5
+WAIT_POLL_SECONDS = 0.25  # how often the app reads a worker's progress: at most ~0.75 s behind the work
 USER_ERRORS = (ValueError, EngineError, AudioError, LoopError, StorageError)
+CANCELLED_MESSAGE = "Cancelled by the user."
+KIND_NAMES = {"generate": "generation", "loop": "loop"}
 
 
 class ServiceError(RuntimeError):
     """A job could not be done; the message is meant for the musician."""
+
+
+class LostLease(RuntimeError):
+    """Another worker took the job over while this one was out of touch; this run must record nothing."""
+
+
+def gave_up_message(attempts: int, last_worker: str | None) -> str:
+    return (
+        f"Stopped after {attempts} attempts: each time, the worker running it stopped without finishing (a crash, "
+        f"running out of memory, or being shut down). Last worker: {last_worker or 'unknown'}."
+    )
 
 
 @dataclass(frozen=True)
@@ -104,47 +134,77 @@ class RecoveryReport:
 class _Progress:
     """Turns stage callbacks into one percentage for the UI and throttled progress updates of a row."""
 
-    def __init__(self, stages: dict[str, tuple[int, int]], save: Callable[[float], None], ui: OnProgress | None):
+    def __init__(
+        self, stages: dict[str, tuple[int, int]], save: Callable[[float, str], None], ui: OnProgress | None
+    ) -> None:
         self.stages, self.save, self.ui = stages, save, ui
         self.last_saved = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         low, high = self.stages.get(stage, (0, 100))
         percent = low + (high - low) * (done / total if total else 1.0)
+        note = f"{STAGE_NAMES.get(stage, stage)} {done}/{total}"
         if self.ui is not None:
-            self.ui(percent / 100, f"{STAGE_NAMES.get(stage, stage)} {done}/{total}")
+            self.ui(percent / 100, note)
         now = time.monotonic()
         if now - self.last_saved >= ROW_UPDATE_SECONDS or percent >= high:
             self.last_saved = now
-            self.save(min(percent, 99.0))
+            self.save(min(percent, 99.0), note)
+
+
+class Dispatcher(Protocol):
+    """Hands a queued row to a worker in another process (``diffrhythm_ui.service.queue``)."""
+
+    def send(self, kind: str, row_id: str) -> None: ...
 
 
 class JobService:
-    def __init__(self, session_factory: Callable[[], Session], engine: EngineSettings, store: DataStore) -> None:
+    """Runs songs and loops: in this process by default, or through a ``Dispatcher`` on GPU workers.
+
+    Either way a request becomes a ``queued`` row holding everything needed to run it (``payload``), and
+    ``run(kind, row_id)`` does the work under a ``Lease``; with a dispatcher the app only waits on the row,
+    relaying its progress, while a worker process calls ``run``."""
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        engine: EngineSettings,
+        store: DataStore,
+        dispatcher: Dispatcher | None = None,
+        worker: str | None = None,
+    ) -> None:
         self._sessions = session_factory
         self.engine_settings = engine
         self.store = store
-        self._cancels: dict[str, threading.Event] = {}
+        self.dispatcher = dispatcher
+        self.worker = worker or worker_name("app")
+        self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
     # Rows
 
-    def _update(self, repo: type[JobRepository] | type[LoopRepository], row_id: str, **fields: Any) -> None:
+    def _repository(self, kind: str, session: Session) -> WorkRepository:
+        return REPOSITORIES[kind](session)
+
+    def _update_held(self, kind: str, row_id: str, **fields: Any) -> bool:
+        """Change a row this worker holds; False (and nothing changed) once another worker took it over."""
         with self._sessions() as session:
-            repo(session).update(row_id, **fields)
+            return self._repository(kind, session).update_held(row_id, self.worker, **fields)
 
-    def _cancel_event(self, job_id: str) -> threading.Event:
+    def cancel(self, row_id: str) -> bool:
+        """Ask a queued or running job or loop to stop (between steps, in whichever process runs it)."""
         with self._lock:
-            return self._cancels.setdefault(job_id, threading.Event())
-
-    def cancel(self, job_id: str) -> bool:
-        """Ask a running job or loop to stop between steps; False if it is not running here."""
-        with self._lock:
-            event = self._cancels.get(job_id)
-        if event is None:
-            return False
-        event.set()
-        return True
+            lease = self._leases.get(row_id)
+        if lease is not None:
+            lease.cancel()
+        with self._sessions() as session:
+            for kind in REPOSITORIES:
+                outcome = self._repository(kind, session).request_cancel(row_id, CANCELLED_MESSAGE)
+                if outcome == "cancelled" and kind == "generate":  # never started: only its input copies exist
+                    self.store.delete_tree(self.store.job_dir(row_id))
+                if outcome is not None:
+                    return True
+        return lease is not None
 
     def model_id(self, request: GenerationRequest) -> str:
         return engine_for(self.engine_settings).model_id(request)
@@ -169,14 +229,21 @@ class JobService:
     def generate(
         self, form: SongForm, on_progress: OnProgress | None = None, job_id: str | None = None
     ) -> GenerationView:
+        """Queue a song and wait for it; ``ServiceError`` with the reason when it fails or is cancelled."""
         form, request = self.validate_song(form)
         job_id = job_id or new_id()
-        cancelled = self._cancel_event(job_id)
+        # The seed is fixed now, so a retry on another worker makes the same song.
+        form = replace(form, seed=request.seed)
+        payload = form.to_payload()
+        payload.update(
+            style_audio=self._input_file(job_id, form.style_audio, "style"),
+            edit_audio=self._input_file(job_id, form.edit_audio, "edit"),
+        )
         with self._sessions() as session:
             JobRepository(session).create(
                 job_id=job_id,
                 job_type="generate",
-                status="running",
+                status="queued",
                 prompt=request.style_prompt,
                 lyrics=request.lyrics,
                 metadata=form.metadata(),
@@ -186,8 +253,45 @@ class JobService:
                 cfg_strength=request.cfg_strength,
                 duration=request.duration,
                 style_audio_sha256=file_sha256(request.style_audio) if request.style_audio else None,
+                payload=payload,
             )
-        progress = _Progress(GENERATION_STAGES, lambda p: self._update(JobRepository, job_id, progress=p), on_progress)
+        self._start("generate", job_id, on_progress)
+        with self._sessions() as session:
+            job = JobRepository(session).get_by_id(job_id)
+            if job is None:
+                raise ServiceError("The job was deleted before it finished.")
+            if job.status != "completed":
+                raise ServiceError("Generation cancelled." if job.status == "cancelled" else job.error or job.status)
+            tracks = [
+                TrackView(
+                    t.track_id,
+                    self.store.resolve(t.file_path_mp3 or t.metadata_.get("file_path_flac") or t.file_path_wav),
+                    t.duration or 0.0,
+                    t.seed,
+                    t.metadata_.get("track_name") or "Untitled",
+                )
+                for t in job.tracks
+            ]
+        return GenerationView(job_id=job_id, seed=request.seed, tracks=tracks)
+
+    def _input_file(self, job_id: str, path: Path | None, name: str) -> str | None:
+        """A file a job reads, as a path every worker can open: a library file as it is, anything else copied
+        into the job's ``inputs`` folder (removed when the job ends)."""
+        if path is None:
+            return None
+        try:
+            return self.store.relative(Path(path))
+        except StorageError:
+            target = self.store.job_dir(job_id) / INPUTS / f"{name}{Path(path).suffix.lower()}"
+            return self.store.relative(self.store.write_with(target, lambda tmp: shutil.copyfile(path, tmp)))
+
+    def _run_song(self, job_id: str, lease: Lease, on_progress: OnProgress | None) -> None:
+        with self._sessions() as session:
+            payload = dict(JobRepository(session).get_by_id(job_id).payload)
+        form = SongForm.from_payload(payload, self.store.resolve)
+        request = form.to_request()
+        save = partial(self._save_progress, "generate", job_id)
+        progress = _Progress(GENERATION_STAGES, save, on_progress)
         folder = self.store.job_dir(job_id)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -198,30 +302,29 @@ class JobService:
                 "wav",
                 form.tags(),
                 progress,
-                cancelled.is_set,
+                lease.cancelled,
             )
             extra = self._extra_format(master, form)
-            tracks = self._record_tracks(job_id, form, master, extra)
+            self._record_tracks(job_id, form, master, extra)
+        except LostLease:
+            logger.warning("Job %s was taken over by another worker; this run's results are dropped", job_id)
         except GenerationCancelled:
-            self._finish_failed(job_id, folder, "cancelled", "Cancelled by the user.")
-            raise ServiceError("Generation cancelled.") from None
+            self._finish_failed(job_id, lease, "cancelled", CANCELLED_MESSAGE)
         except USER_ERRORS as error:
-            self._finish_failed(job_id, folder, "failed", str(error))
-            raise ServiceError(str(error)) from error
+            self._finish_failed(job_id, lease, "failed", str(error))
         except OSError as error:  # disk full, read-only or vanished data folder
-            message = disk_message(error)
-            self._finish_failed(job_id, folder, "failed", message)
-            raise ServiceError(message) from error
+            self._finish_failed(job_id, lease, "failed", disk_message(error))
         except Exception as error:
             logger.exception("Generation %s failed", job_id)
             self._finish_failed(
-                job_id, folder, "failed", f"Internal error ({type(error).__name__}); see the server log."
+                job_id, lease, "failed", f"Internal error ({type(error).__name__}); see the server log."
             )
-            raise ServiceError("Generation failed because of an internal error; it is logged.") from error
-        finally:
-            with self._lock:
-                self._cancels.pop(job_id, None)
-        return GenerationView(job_id=job_id, seed=request.seed, tracks=tracks)
+
+    def _save_progress(self, kind: str, row_id: str, percent: float, note: str) -> None:
+        try:
+            self._update_held(kind, row_id, progress=percent, progress_note=note[:200])
+        except Exception:  # progress is best effort; the work goes on
+            logger.warning("Could not save the progress of %s", row_id, exc_info=True)
 
     def _extra_format(self, master: list[SongFile], form: SongForm) -> list[Path | None]:
         """MP3 or FLAC copies of the WAV masters when that format was asked for."""
@@ -235,13 +338,13 @@ class JobService:
             )
         return copies
 
-    def _record_tracks(
-        self, job_id: str, form: SongForm, master: list[SongFile], extra: list[Path | None]
-    ) -> list[TrackView]:
-        views = []
+    def _record_tracks(self, job_id: str, form: SongForm, master: list[SongFile], extra: list[Path | None]) -> None:
+        """Tracks and the completed status in one transaction, only while this worker still holds the job."""
         title = form.title or "Untitled"
-        with self._sessions() as session:
+        with self._sessions() as session, session_scope(session):
             tracks, jobs = TrackRepository(session), JobRepository(session)
+            if not jobs.holds(job_id, self.worker):
+                raise LostLease(job_id)
             manifest: dict[str, Any] = {"tracks": []}
             for i, (song, copy) in enumerate(zip(master, extra, strict=True), start=1):
                 name = title if len(master) == 1 else f"{title} (variant {i})"
@@ -257,16 +360,109 @@ class JobService:
                     metadata=meta,
                 )
                 manifest["tracks"].append({"track_id": track.track_id, "wav": track.file_path_wav, "copy": meta})
-                views.append(TrackView(track.track_id, copy or song.path, song.duration, song.seed, name))
-            jobs.update(job_id, status="completed", progress=100, file_manifest=manifest)
-        return views
+            jobs.update(job_id, status="completed", progress=100, progress_note=None, file_manifest=manifest)
+        self.store.delete_tree(self.store.job_dir(job_id) / INPUTS)
 
-    def _finish_failed(self, job_id: str, folder: Path, status: str, message: str) -> None:
-        self.store.delete_tree(folder)
+    def _finish_failed(self, job_id: str, lease: Lease, status: str, message: str) -> None:
+        """Record a failed or cancelled job and remove its files, unless another worker holds it now."""
         try:
-            self._update(JobRepository, job_id, status=status, error=message)
+            recorded = lease.held() and self._update_held("generate", job_id, status=status, error=message)
         except Exception:  # the database may be what failed; the original error matters more
             logger.exception("Could not record %s of job %s", status, job_id)
+            return
+        if recorded:
+            self.store.delete_tree(self.store.job_dir(job_id))
+
+    # Running, here or on a worker
+
+    def _start(self, kind: str, row_id: str, on_progress: OnProgress | None) -> None:
+        """Run a queued row here, or hand it to a worker and relay its progress until it ends."""
+        if self.dispatcher is None:
+            try:
+                self.run(kind, row_id, on_progress)
+            except Exception as error:  # the database failed under the job; it is logged, the musician told
+                logger.exception("%s %s could not be run", kind, row_id)
+                raise ServiceError(
+                    f"The {KIND_NAMES[kind]} failed because of an internal error; it is logged."
+                ) from error
+            return
+        self.dispatcher.send(kind, row_id)
+        self._wait(kind, row_id, on_progress)
+
+    def _wait(self, kind: str, row_id: str, on_progress: OnProgress | None) -> None:
+        """Poll the row until it ends, passing its progress on (a worker saves it every half second)."""
+        last: tuple[Any, ...] | None = None
+        while True:
+            with self._sessions() as session:
+                repository = self._repository(kind, session)
+                row = repository.get_by_id(row_id)
+                if row is None or row.status not in ACTIVE_STATUSES:
+                    return
+                if row.status == "queued":
+                    ahead = repository.queued_before(row_id)
+                    state: tuple[Any, ...] = (0.0, f"Waiting for a GPU worker ({ahead} ahead)")
+                else:
+                    state = (row.progress / 100, row.progress_note or "Starting")
+            if on_progress is not None and state != last:
+                on_progress(*state)
+                last = state
+            time.sleep(WAIT_POLL_SECONDS)
+
+    def run(self, kind: str, row_id: str, on_progress: OnProgress | None = None) -> str:
+        """Do a queued song (``kind`` "generate") or loop ("loop") if this worker can claim it; what became of it.
+
+        "done" after this worker ran it (completed, failed or cancelled: see the row); "skipped" when it is
+        finished or held by a live worker elsewhere; "gone" when deleted; "cancelled" or "gave up" when it was
+        cancelled before it started, or its workers died ``MAX_ATTEMPTS`` times."""
+        with self._sessions() as session:
+            repository = self._repository(kind, session)
+            if not repository.claim(row_id, self.worker, stale_before=stale_before(), max_attempts=MAX_ATTEMPTS):
+                return self._not_claimed(repository, kind, row_id)
+        lease = Lease(self._sessions, kind, row_id, self.worker)
+        with self._lock:
+            self._leases[row_id] = lease
+        try:
+            with lease:
+                (self._run_song if kind == "generate" else self._run_loop)(row_id, lease, on_progress)
+        finally:
+            with self._lock:
+                self._leases.pop(row_id, None)
+        return "done"
+
+    def _not_claimed(self, repository: WorkRepository, kind: str, row_id: str) -> str:
+        row = repository.get_by_id(row_id)
+        if row is None:
+            return "gone"
+        if row.status not in ACTIVE_STATUSES:
+            return "skipped"
+        if row.cancel_requested:
+            fields: dict[str, Any] = {"status": "cancelled", "error": CANCELLED_MESSAGE}
+            outcome = "cancelled"
+        elif row.attempts >= MAX_ATTEMPTS:
+            fields = {"status": "failed", "error": gave_up_message(row.attempts, row.worker)}
+            outcome = "gave up"
+        else:
+            return "skipped"  # a live worker holds it
+        if not repository.end_unheld(row_id, stale_before(), **fields):
+            return "skipped"
+        if kind == "generate":
+            self.store.delete_tree(self.store.job_dir(row_id))
+        logger.warning("%s %s: %s", KIND_NAMES[kind], row_id, fields["error"])
+        return outcome
+
+    def requeue_stale(self) -> list[tuple[str, str]]:
+        """Rows whose worker stopped sending heartbeats, put back in the queue (or ended, when cancelled or out
+        of attempts); the (kind, id) pairs to hand to workers again. The app runs this every few seconds."""
+        requeued = []
+        with self._sessions() as session:
+            for kind in REPOSITORIES:
+                repository = self._repository(kind, session)
+                for row_id in repository.stale_ids(stale_before()):
+                    if repository.requeue(row_id, stale_before(), MAX_ATTEMPTS):
+                        requeued.append((kind, row_id))
+                    else:
+                        self._not_claimed(repository, kind, row_id)
+        return requeued
 
     # Loops
 
@@ -301,6 +497,7 @@ class JobService:
             return track.track_id
 
     def make_loop(self, form: LoopForm, on_progress: OnProgress | None = None, loop_id: str | None = None) -> LoopView:
+        """Queue a loop of a library track or an upload and wait for it; ``ServiceError`` when it fails."""
         form = form.checked()
         validate_request(form.duration, form.fade_in, form.fade_out)
         try:
@@ -308,25 +505,40 @@ class JobService:
         except USER_ERRORS as error:
             raise ServiceError(str(error)) from error
         loop_id = loop_id or new_id()
-        cancelled = self._cancel_event(loop_id)
+        form = replace(form, track_id=track_id, upload=None)
         with self._sessions() as session:
-            track = TrackRepository(session).get_by_id(track_id)
-            source = self.store.resolve(track.file_path_wav)
-            tags = {k: track.metadata_.get(k) for k in ("artist", "album", "genre")}
-            tags["title"] = f"{track.metadata_.get('track_name') or 'Loop'} (loop)"
             LoopRepository(session).create(
                 loop_id=loop_id,
                 track_id=track_id,
-                status="running",
+                status="queued",
                 duration=form.duration,
                 fade_in_out=bool(form.fade_in or form.fade_out),
                 format=form.format,
+                payload=form.to_payload(),
             )
+        self._start("loop", loop_id, on_progress)
+        with self._sessions() as session:
+            loop = LoopRepository(session).get_by_id(loop_id)
+            if loop is None:
+                raise ServiceError("The loop was deleted before it finished.")
+            if loop.status != "completed":
+                raise ServiceError("Loop cancelled." if loop.status == "cancelled" else loop.error or loop.status)
+            return LoopView(loop_id, track_id, self.store.resolve(loop.result_path), dict(loop.report))
+
+    def _run_loop(self, loop_id: str, lease: Lease, on_progress: OnProgress | None) -> None:
+        with self._sessions() as session:
+            loop = LoopRepository(session).get_by_id(loop_id)
+            form = LoopForm.from_payload(dict(loop.payload))
+            track = loop.track
+            source = self.store.resolve(track.file_path_wav)
+            tags = {k: track.metadata_.get(k) for k in ("artist", "album", "genre")}
+            tags["title"] = f"{track.metadata_.get('track_name') or 'Loop'} (loop)"
+            folder = self.store.job_dir(track.job_id) / "loops"
         stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}"
-        output = self.store.job_dir(track.job_id) / "loops" / f"{stem}.{form.format}"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        progress = _Progress(LOOP_STAGES, lambda p: self._update(LoopRepository, loop_id, progress=p), on_progress)
+        output = folder / f"{stem}.{form.format}"
+        save = partial(self._save_progress, "loop", loop_id)
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)
             report = make_loop_file(
                 source,
                 output,
@@ -335,30 +547,35 @@ class JobService:
                 fade_out_s=form.fade_out,
                 fmt=form.format,
                 tags=tags,
-                progress=progress,
-                cancel=cancelled.is_set,
+                progress=_Progress(LOOP_STAGES, save, on_progress),
+                cancel=lease.cancelled,
             ).to_dict()
+            report["output"] = self.store.relative(output)
+            if not self._update_held(
+                "loop",
+                loop_id,
+                status="completed",
+                progress=100,
+                progress_note=None,
+                result_path=report["output"],
+                report=report,
+            ):
+                logger.warning("Loop %s was taken over by another worker; this run's result is dropped", loop_id)
+            return
         except LoopCancelledError:
-            self._update(LoopRepository, loop_id, status="cancelled", error="Cancelled by the user.")
-            raise ServiceError("Loop cancelled.") from None
+            status, message = "cancelled", CANCELLED_MESSAGE
         except OSError as error:
-            output.unlink(missing_ok=True)
-            self._update(LoopRepository, loop_id, status="failed", error=disk_message(error))
-            raise ServiceError(disk_message(error)) from error
+            status, message = "failed", disk_message(error)
         except USER_ERRORS as error:
-            self._update(LoopRepository, loop_id, status="failed", error=str(error))
-            raise ServiceError(str(error)) from error
+            status, message = "failed", str(error)
         except Exception as error:
             logger.exception("Loop %s failed", loop_id)
-            self._update(LoopRepository, loop_id, status="failed", error=f"Internal error ({type(error).__name__}).")
-            raise ServiceError("The loop failed because of an internal error; it is logged.") from error
-        finally:
-            with self._lock:
-                self._cancels.pop(loop_id, None)
-        relative = self.store.relative(output)
-        report["output"] = relative
-        self._update(LoopRepository, loop_id, status="completed", progress=100, result_path=relative, report=report)
-        return LoopView(loop_id=loop_id, track_id=track_id, path=output, report=report)
+            status, message = "failed", f"Internal error ({type(error).__name__}); see the server log."
+        try:
+            if lease.held() and self._update_held("loop", loop_id, status=status, error=message):
+                output.unlink(missing_ok=True)
+        except Exception:
+            logger.exception("Could not record %s of loop %s", status, loop_id)
 
     # Deleting
 
@@ -373,6 +590,7 @@ class JobService:
             JobRepository(session).delete(job_id)
         self._delete_files(paths)
         folder = self.store.job_dir(job_id)
+        self.store.delete_tree(folder / INPUTS)
         if folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
             self.store.delete_tree(folder)
         return True
@@ -407,19 +625,22 @@ class JobService:
         """Mark work left running by a crash as interrupted; report files and rows that do not match.
 
         Only the hidden temporary files of writes that never finished are removed; finished files without a row
-        and rows without a file are reported, never deleted."""
+        and rows without a file are reported, never deleted. With workers (a dispatcher) the queued and running
+        rows and the files being written belong to them, so both are left alone."""
         report = RecoveryReport()
         message = (
             f"Interrupted: the app stopped while this was running (noticed at start-up {utcnow():%Y-%m-%d %H:%M} UTC)."
         )
+        local = self.dispatcher is None
         with self._sessions() as session:
-            for job in session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES))):
-                job.status, job.error = "interrupted", message
-                report.interrupted_jobs.append(job.job_id)
-            for loop in session.scalars(select(Loop).where(Loop.status.in_(ACTIVE_STATUSES))):
-                loop.status, loop.error = "interrupted", message
-                report.interrupted_loops.append(loop.loop_id)
-            session.commit()
+            if local:
+                for job in session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES))):
+                    job.status, job.error = "interrupted", message
+                    report.interrupted_jobs.append(job.job_id)
+                for loop in session.scalars(select(Loop).where(Loop.status.in_(ACTIVE_STATUSES))):
+                    loop.status, loop.error = "interrupted", message
+                    report.interrupted_loops.append(loop.loop_id)
+                session.commit()
             recorded: set[str] = set()
             for track in session.scalars(select(Track)):
                 for path in _track_files(track):
@@ -433,7 +654,8 @@ class JobService:
         report.files_without_rows = [
             self.store.relative(p) for p in self.store.audio_files() if self.store.relative(p) not in recorded
         ]
-        report.partial_files_removed = [self.store.relative(p) for p in self.store.remove_partial_files()]
+        if local:
+            report.partial_files_removed = [self.store.relative(p) for p in self.store.remove_partial_files()]
         for field_name, items in report.__dict__.items():
             if items:
                 logger.warning("Start-up check, %s: %s", field_name.replace("_", " "), ", ".join(items[:20]))

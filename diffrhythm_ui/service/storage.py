@@ -103,10 +103,16 @@ class DataStore:
         return partial
 
     def audio_files(self) -> list[Path]:
-        """Every finished audio file under the data folder (temporary files excluded)."""
+        """Every finished audio file under the data folder (temporary files and jobs' input copies excluded)."""
         return sorted(
-            p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in AUDIO_SUFFIXES
+            p
+            for p in self.root.rglob("*")
+            if p.is_file()
+            and not p.name.startswith(".")
+            and p.suffix in AUDIO_SUFFIXES
+            and INPUTS_FOLDER not in p.relative_to(self.root).parts
         )
 
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg"}
+INPUTS_FOLDER = "inputs"  # jobs/<id>/inputs: the files a queued job reads, kept until it ends
