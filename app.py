@@ -20,6 +20,7 @@ from diffrhythm_ui.engine.engine import EngineSettings
 from diffrhythm_ui.engine.errors import ModelFilesMissing
 from diffrhythm_ui.service import DataStore, JobService, LibraryService
 from diffrhythm_ui.service.gpu import engine_for
+from diffrhythm_ui.service.queue import BrokerError, CeleryDispatcher
 from diffrhythm_ui.ui.app import CSS, Services, create_app
 
 logger = logging.getLogger("diffrhythm_ui.app")
@@ -60,7 +61,13 @@ def build(settings: Settings):  # noqa: ANN201 - a gr.Blocks
     engine = init_database(settings.database_url)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
     engine_settings = EngineSettings(kind=settings.engine, model_dir=settings.model_dir)
-    jobs = JobService(sessions, engine_settings, store)
+    if settings.broker_url:
+        dispatcher = CeleryDispatcher(settings.broker_url)
+        dispatcher.check()
+        jobs = JobService(sessions, engine_settings, store, dispatcher, concurrent=settings.queue_size)
+        dispatcher.start_sweeper(jobs.requeue_stale)
+    else:
+        jobs = JobService(sessions, engine_settings, store)
     jobs.recover()
     services = Services(
         jobs=jobs,
@@ -86,10 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as error:
         logger.error("Cannot open the database %s: %s", settings.database_url.split("@")[-1], error.orig)
         return 3
+    except BrokerError as error:
+        logger.error("Cannot start with workers: %s", error)
+        return 5
     except OSError as error:
         logger.error("Cannot use the data folder %s: %s", settings.data_dir, error)
         return 4
-    keep_a_core_for_the_web_server()
+    if not settings.broker_url:
+        keep_a_core_for_the_web_server()
     demo.queue(default_concurrency_limit=1, max_size=settings.queue_size)
     demo.launch(
         server_name=settings.host,
@@ -100,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_file_size=MAX_UPLOAD,
         css=CSS,
         app_kwargs={"openapi_url": None},  # FastAPI's own schema would skip --auth; Gradio's guarded one stays
+        max_threads=max(40, 2 * settings.queue_size + 8),  # with workers, each waiting request holds a thread
         prevent_thread_lock=True,
     )
     if settings.share and not demo.share_url:

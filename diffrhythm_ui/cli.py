@@ -2,6 +2,7 @@
 
 ``loop`` turns a track into a seamless loop of any duration (JSON report with ``--json``).
 ``generate`` makes songs from an LRC file and a style, with a progress bar and an optional JSON report.
+``worker`` runs queued jobs for an app started with ``BROKER_URL`` (README "Running on several GPUs").
 ``db upgrade`` brings the schema to head, ``db current`` prints the database's revision and the head,
 ``db check`` exits 1 when the database is behind or differs from the models.
 """
@@ -58,6 +59,12 @@ def _loop_command(args: argparse.Namespace) -> int:
     return run_loop(args)
 
 
+def _worker_command(args: argparse.Namespace) -> int:
+    from diffrhythm_ui.service.worker import run_worker
+
+    return run_worker(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m diffrhythm_ui", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_loop_arguments(loop)
     loop.set_defaults(handler=_loop_command)
+    worker = commands.add_parser("worker", help="run queued songs and loops for an app started with BROKER_URL")
+    from diffrhythm_ui.service.worker import add_worker_arguments
+
+    add_worker_arguments(worker)
+    worker.set_defaults(handler=_worker_command)
     return parser
 
 

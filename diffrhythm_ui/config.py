@@ -23,6 +23,7 @@ class Settings:
     share: bool = False
     auth: tuple[str, str] | None = None
     queue_size: int = 64  # jobs waiting at most; more are refused with "queue full"
+    broker_url: str | None = None  # set: jobs run on Celery workers (README "Running on several GPUs")
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -57,6 +58,12 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
         default=int(os.environ.get("DIFFRHYTHM_QUEUE_SIZE", "64")),
         help="jobs that may wait in the queue; more are refused with 'queue full' (default 64)",
     )
+    parser.add_argument(
+        "--broker-url",
+        default=os.environ.get("BROKER_URL") or None,
+        help="run jobs on Celery workers through this broker, e.g. redis://127.0.0.1:6379/0 (default: BROKER_URL;"
+        " unset: jobs run in the app)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -71,4 +78,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         share=args.share,
         auth=parse_auth(args.auth),
         queue_size=args.queue_size,
+        broker_url=args.broker_url,
     )

@@ -81,6 +81,11 @@ class Engine:
         With ``local_only`` nothing is downloaded: only the model folder or the Hugging Face cache is checked."""
         assets.resolve(self.required_assets(full), self.model_dir, local_only=local_only)
 
+    def preload(self, full: bool = False) -> None:
+        """Load (downloading if needed) the model now, so a worker's first job does not wait for it."""
+        with self._lock:
+            self._load(full, lambda stage, done, total: None)
+
     def _load(self, full: bool, report: Progress) -> DiffRhythmPipeline:
         key = "full" if full else "base"
         if key in self._pipelines:

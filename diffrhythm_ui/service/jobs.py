@@ -153,7 +153,7 @@ class _Progress:
 
 
 class Dispatcher(Protocol):
-    """Hands a queued row to a worker in another process (``diffrhythm_ui.service.queue``)."""
+    """Hands a queued row to a worker in another process (``diffrhythm_ui.service.queue``); raises if it cannot."""
 
     def send(self, kind: str, row_id: str) -> None: ...
 
@@ -172,12 +172,15 @@ class JobService:
         store: DataStore,
         dispatcher: Dispatcher | None = None,
         worker: str | None = None,
+        concurrent: int = 1,
     ) -> None:
         self._sessions = session_factory
         self.engine_settings = engine
         self.store = store
         self.dispatcher = dispatcher
         self.worker = worker or worker_name("app")
+        # Requests that may run (here) or wait on workers at once; more wait in the UI's queue.
+        self.concurrent = concurrent
         self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
@@ -386,7 +389,14 @@ class JobService:
                     f"The {KIND_NAMES[kind]} failed because of an internal error; it is logged."
                 ) from error
             return
-        self.dispatcher.send(kind, row_id)
+        try:
+            self.dispatcher.send(kind, row_id)
+        except Exception as error:  # the broker is down: say so now rather than leave the job queued forever
+            with self._sessions() as session:
+                self._repository(kind, session).end_unheld(row_id, stale_before(), status="failed", error=str(error))
+            if kind == "generate":
+                self.store.delete_tree(self.store.job_dir(row_id))
+            raise ServiceError(str(error)) from error
         self._wait(kind, row_id, on_progress)
 
     def _wait(self, kind: str, row_id: str, on_progress: OnProgress | None) -> None:
@@ -400,7 +410,8 @@ class JobService:
                     return
                 if row.status == "queued":
                     ahead = repository.queued_before(row_id)
-                    state: tuple[Any, ...] = (0.0, f"Waiting for a GPU worker ({ahead} ahead)")
+                    waiting = f"{ahead} ahead in the queue" if ahead else "next in the queue"
+                    state: tuple[Any, ...] = (0.0, f"Waiting for a GPU worker ({waiting})")
                 else:
                     state = (row.progress / 100, row.progress_note or "Starting")
             if on_progress is not None and state != last:

@@ -309,7 +309,12 @@ def build_generate_tab(jobs: JobService, library: LibraryService, engine_notice:
         autotime.click(timed, [lyrics, duration], [lyrics, lyrics_status], queue=False, api_visibility="private")
         started = generate.click(lambda: new_id(), None, job_id, queue=False, api_visibility="private")
         running = started.then(
-            run, inputs, [downloads, report], api_name="generate", concurrency_id="gpu", concurrency_limit=1
+            run,
+            inputs,
+            [downloads, report],
+            api_name="generate",
+            concurrency_id="gpu",
+            concurrency_limit=jobs.concurrent,
         )
         running.then(show, report, [*players, summary, variant_pick, results], api_visibility="private")
         cancel.click(cancel_handler(jobs), job_id, None, queue=False, api_visibility="private")

@@ -115,7 +115,7 @@ def build_loops_tab(jobs: JobService, library: LibraryService) -> gr.Dropdown:
             [result, report],
             api_name="make_loop",
             concurrency_id="loops",
-            concurrency_limit=1,
+            concurrency_limit=jobs.concurrent,
         )
         rendered.then(show, [result, report], [player, picture, words], api_visibility="private")
         cancel.click(cancel_handler(jobs), loop_id, None, queue=False, api_visibility="private")
