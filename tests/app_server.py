@@ -46,6 +46,22 @@ def start_app(db_url: str, data_dir: Path, *extra: str, timeout: float = 90) -> 
         time.sleep(0.3)
 
 
+def start_worker(db_url: str, data_dir: Path, log_path: Path, *extra: str, timeout: float = 120) -> subprocess.Popen:
+    """Start ``python -m diffrhythm_ui worker`` (tiny engine; BROKER_URL from the environment) and wait until
+    Celery says it is ready."""
+    env = {**os.environ, "DIFFRHYTHM_ENGINE": "tiny"}
+    command = [sys.executable, "-m", "diffrhythm_ui", "worker", "--db-url", db_url, "--data-dir", str(data_dir), *extra]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while " ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"worker did not start (exit {process.poll()}):\n{log_path.read_text()}")
+        time.sleep(0.3)
+    return process
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
