@@ -48,10 +48,11 @@ def engine_notice(engine: EngineSettings) -> str:
 
 
 def keep_a_core_for_the_web_server() -> None:
-    """On a CPU-only machine, let generation use all cores but one, so pages and the API stay responsive."""
+    """On a CPU-only machine, let generation use all cores but one, so pages and the API stay responsive
+    (unless OMP_NUM_THREADS already says how many threads to use)."""
     import torch
 
-    if not torch.cuda.is_available() and (os.cpu_count() or 1) > 1:
+    if not torch.cuda.is_available() and (os.cpu_count() or 1) > 1 and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads((os.cpu_count() or 2) - 1)
 
 
