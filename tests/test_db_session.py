@@ -140,6 +140,29 @@ def test_downgrade_and_upgrade_again_keeps_working(fresh_url: str) -> None:
     engine.dispose()
 
 
+def test_a_library_from_revision_0001_is_upgraded_with_its_rows(fresh_url: str) -> None:
+    """Rows written before the work columns existed keep their data and get the columns' defaults."""
+    engine = create_db_engine(fresh_url)
+    config = alembic_config(engine)
+    command.upgrade(config, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO jobs (job_id, job_type, status, progress, metadata, file_manifest) "
+                "VALUES ('old', 'generate', 'completed', 100, '{\"genre\": \"folk\"}', '{}')"
+            )
+        )
+    init_db(engine)
+    assert current_revision(engine) == head_revision()
+    with Session(engine) as session:
+        job = JobRepository(session).get_by_id("old")
+        assert (job.metadata_, job.payload, job.attempts, job.cancel_requested) == ({"genre": "folk"}, {}, 0, False)
+        assert (job.worker, job.heartbeat_at, job.progress_note) == (None, None, None)
+    command.downgrade(config, "0001")
+    assert "attempts" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    engine.dispose()
+
+
 def test_unversioned_database_matching_the_models_is_adopted(fresh_url: str) -> None:
     engine = create_db_engine(fresh_url)
     Base.metadata.create_all(engine)  # as an older release without Alembic did
