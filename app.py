@@ -20,7 +20,7 @@ from diffrhythm_ui.engine.engine import EngineSettings
 from diffrhythm_ui.engine.errors import ModelFilesMissing
 from diffrhythm_ui.service import DataStore, JobService, LibraryService
 from diffrhythm_ui.service.gpu import engine_for
-from diffrhythm_ui.service.queue import BrokerError, CeleryDispatcher
+from diffrhythm_ui.service.queue import QUEUE, BrokerError, CeleryDispatcher, redacted
 from diffrhythm_ui.ui.app import CSS, Services, create_app
 
 logger = logging.getLogger("diffrhythm_ui.app")
@@ -67,14 +67,17 @@ def build(settings: Settings):  # noqa: ANN201 - a gr.Blocks
         dispatcher.check()
         jobs = JobService(sessions, engine_settings, store, dispatcher, concurrent=settings.queue_size)
         dispatcher.start_sweeper(jobs.requeue_stale)
+        runs_on = f"on GPU workers (queue `{QUEUE}` at `{redacted(settings.broker_url)}`)"
     else:
         jobs = JobService(sessions, engine_settings, store)
+        runs_on = Services.runs_on
     jobs.recover()
     services = Services(
         jobs=jobs,
         library=LibraryService(sessions, store),
         database=engine.dialect.name,
         engine_notice=engine_notice(engine_settings),
+        runs_on=runs_on,
     )
     return create_app(services)
 

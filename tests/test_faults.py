@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -89,6 +90,28 @@ def test_unreachable_database_at_start_exits_with_a_message(tmp_path: Path) -> N
     )
     assert run.returncode == 3
     assert "Cannot open the database" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unreachable_broker_at_start_exits_with_a_message(tmp_path: Path) -> None:
+    common = ["--db-url", f"sqlite:///{tmp_path / 'studio.db'}", "--data-dir", str(tmp_path / "data")]
+    app = subprocess.run(
+        [sys.executable, "app.py", "--broker-url", "redis://127.0.0.1:9/0", "--engine", "tiny", *common],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert app.returncode == 5
+    assert "cannot reach the broker at redis://127.0.0.1:9/0" in app.stderr and "Traceback" not in app.stderr
+    worker = subprocess.run(
+        [sys.executable, "-m", "diffrhythm_ui", "worker", "--engine", "tiny", *common],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "BROKER_URL"},
+    )
+    assert worker.returncode != 0 and "set BROKER_URL" in worker.stderr and "Traceback" not in worker.stderr
 
 
 def test_app_survives_postgresql_dropping_its_connections(backend: str, fresh_url: str, tmp_path: Path) -> None:

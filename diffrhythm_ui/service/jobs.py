@@ -289,14 +289,17 @@ class JobService:
             return self.store.relative(self.store.write_with(target, lambda tmp: shutil.copyfile(path, tmp)))
 
     def _run_song(self, job_id: str, lease: Lease, on_progress: OnProgress | None) -> None:
-        with self._sessions() as session:
-            payload = dict(JobRepository(session).get_by_id(job_id).payload)
-        form = SongForm.from_payload(payload, self.store.resolve)
-        request = form.to_request()
         save = partial(self._save_progress, "generate", job_id)
         progress = _Progress(GENERATION_STAGES, save, on_progress)
         folder = self.store.job_dir(job_id)
         try:
+            with self._sessions() as session:
+                job = JobRepository(session).get_by_id(job_id)
+                if job is None:
+                    raise LostLease(job_id)  # deleted since it was claimed
+                payload = dict(job.payload)
+            form = SongForm.from_payload(payload, self.store.resolve)
+            request = form.to_request()
             folder.mkdir(parents=True, exist_ok=True)
             master, _ = generate_songs(
                 self.engine_settings,
@@ -310,7 +313,7 @@ class JobService:
             extra = self._extra_format(master, form)
             self._record_tracks(job_id, form, master, extra)
         except LostLease:
-            logger.warning("Job %s was taken over by another worker; this run's results are dropped", job_id)
+            logger.warning("Job %s was taken over by another worker or deleted; this run's results are dropped", job_id)
         except GenerationCancelled:
             self._finish_failed(job_id, lease, "cancelled", CANCELLED_MESSAGE)
         except USER_ERRORS as error:
@@ -537,18 +540,21 @@ class JobService:
             return LoopView(loop_id, track_id, self.store.resolve(loop.result_path), dict(loop.report))
 
     def _run_loop(self, loop_id: str, lease: Lease, on_progress: OnProgress | None) -> None:
-        with self._sessions() as session:
-            loop = LoopRepository(session).get_by_id(loop_id)
-            form = LoopForm.from_payload(dict(loop.payload))
-            track = loop.track
-            source = self.store.resolve(track.file_path_wav)
-            tags = {k: track.metadata_.get(k) for k in ("artist", "album", "genre")}
-            tags["title"] = f"{track.metadata_.get('track_name') or 'Loop'} (loop)"
-            folder = self.store.job_dir(track.job_id) / "loops"
-        stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}"
-        output = folder / f"{stem}.{form.format}"
         save = partial(self._save_progress, "loop", loop_id)
+        output: Path | None = None
         try:
+            with self._sessions() as session:
+                loop = LoopRepository(session).get_by_id(loop_id)
+                if loop is None:
+                    raise LostLease(loop_id)  # deleted, with its track, since it was claimed
+                form = LoopForm.from_payload(dict(loop.payload))
+                track = loop.track
+                source = self.store.resolve(track.file_path_wav)
+                tags = {k: track.metadata_.get(k) for k in ("artist", "album", "genre")}
+                tags["title"] = f"{track.metadata_.get('track_name') or 'Loop'} (loop)"
+                folder = self.store.job_dir(track.job_id) / "loops"
+            stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}"
+            output = folder / f"{stem}.{form.format}"
             output.parent.mkdir(parents=True, exist_ok=True)
             report = make_loop_file(
                 source,
@@ -573,6 +579,9 @@ class JobService:
             ):
                 logger.warning("Loop %s was taken over by another worker; this run's result is dropped", loop_id)
             return
+        except LostLease:
+            logger.warning("Loop %s was deleted while it was being made", loop_id)
+            return
         except LoopCancelledError:
             status, message = "cancelled", CANCELLED_MESSAGE
         except OSError as error:
@@ -583,7 +592,7 @@ class JobService:
             logger.exception("Loop %s failed", loop_id)
             status, message = "failed", f"Internal error ({type(error).__name__}); see the server log."
         try:
-            if lease.held() and self._update_held("loop", loop_id, status=status, error=message):
+            if lease.held() and self._update_held("loop", loop_id, status=status, error=message) and output:
                 output.unlink(missing_ok=True)
         except Exception:
             logger.exception("Could not record %s of loop %s", status, loop_id)

@@ -22,11 +22,12 @@ MuQ-MuLan style encoder (`OpenMuQ/MuQ-MuLan-large`).
 MuQ-MuLan weights are published under CC BY-NC 4.0 (non-commercial use). Check each model card before
 using generated music commercially.
 
-**Versions.** Python {python} · Gradio {gradio} · SQLAlchemy {sqlalchemy} · database: {database}
+**Versions.** Python {python} · Gradio {gradio} · SQLAlchemy {sqlalchemy} · database: {database} · jobs run
+{runs_on}
 """
 
 
-def build_about_tab(database: str) -> gr.Tab:
+def build_about_tab(database: str, runs_on: str) -> gr.Tab:
     with gr.Tab("About", id="about") as tab:
         gr.Markdown(
             ABOUT.format(
@@ -35,6 +36,7 @@ def build_about_tab(database: str) -> gr.Tab:
                 gradio=gr.__version__,
                 sqlalchemy=sqlalchemy.__version__,
                 database=database,
+                runs_on=runs_on,
             )
         )
     return tab

@@ -25,6 +25,7 @@ class Services:
     library: LibraryService
     database: str  # the backend's name, shown in About
     engine_notice: str = ""  # shown on the Generate tab when the model cannot run yet
+    runs_on: str = "in this app, one at a time"  # where jobs run, shown in About
 
 
 def create_app(services: Services) -> gr.Blocks:
@@ -34,7 +35,7 @@ def create_app(services: Services) -> gr.Blocks:
             generate = build_generate_tab(services.jobs, services.library, services.engine_notice)
             loop_track = build_loops_tab(services.jobs, services.library)
             build_library_tab(demo, services.jobs, services.library, generate, tabs)
-            build_about_tab(services.database)
+            build_about_tab(services.database, services.runs_on)
         generate.to_loop.click(
             lambda track: (
                 gr.Dropdown(choices=services.library.track_choices(), value=track),
