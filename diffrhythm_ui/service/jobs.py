@@ -260,11 +260,7 @@ class JobService:
             )
         self._start("generate", job_id, on_progress)
         with self._sessions() as session:
-            job = JobRepository(session).get_by_id(job_id)
-            if job is None:
-                raise ServiceError("The job was deleted before it finished.")
-            if job.status != "completed":
-                raise ServiceError("Generation cancelled." if job.status == "cancelled" else job.error or job.status)
+            job = self._completed("generate", session, job_id)
             tracks = [
                 TrackView(
                     t.track_id,
@@ -402,6 +398,18 @@ class JobService:
             raise ServiceError(str(error)) from error
         self._wait(kind, row_id, on_progress)
 
+    def _completed(self, kind: str, session: Session, row_id: str) -> Any:
+        """The finished row; ``ServiceError`` saying why when it did not complete."""
+        row = self._repository(kind, session).get_by_id(row_id)
+        name = KIND_NAMES[kind]
+        if row is None:
+            raise ServiceError(f"The {name} was deleted before it finished.")
+        if row.status == "cancelled":
+            raise ServiceError(f"{name.capitalize()} cancelled.")
+        if row.status != "completed":
+            raise ServiceError(row.error or f"The {name} ended {row.status}.")
+        return row
+
     def _wait(self, kind: str, row_id: str, on_progress: OnProgress | None) -> None:
         """Poll the row until it ends, passing its progress on (a worker saves it every half second)."""
         last: tuple[Any, ...] | None = None
@@ -532,11 +540,7 @@ class JobService:
             )
         self._start("loop", loop_id, on_progress)
         with self._sessions() as session:
-            loop = LoopRepository(session).get_by_id(loop_id)
-            if loop is None:
-                raise ServiceError("The loop was deleted before it finished.")
-            if loop.status != "completed":
-                raise ServiceError("Loop cancelled." if loop.status == "cancelled" else loop.error or loop.status)
+            loop = self._completed("loop", session, loop_id)
             return LoopView(loop_id, track_id, self.store.resolve(loop.result_path), dict(loop.report))
 
     def _run_loop(self, loop_id: str, lease: Lease, on_progress: OnProgress | None) -> None:
