@@ -253,6 +253,17 @@ class WorkRepository(Repository[WorkT]):
         statement = select(self._pk).where(model.status == "running", model.heartbeat_at < stale_before)
         return list(self.session.scalars(statement))
 
+    def waiting_ids(self, since_before: datetime) -> list[str]:
+        """Queued rows unchanged since ``since_before``: their message may have been lost with the broker."""
+        model = self.model
+        statement = select(self._pk).where(model.status == "queued", model.updated_at < since_before)
+        return list(self.session.scalars(statement))
+
+    def touch_waiting(self, id_: str, since_before: datetime) -> bool:
+        """Mark a long-queued row as sent again now (so that only one sweeper sends it, once per period)."""
+        model = self.model
+        return bool(self._set_where(self._pk == id_, model.status == "queued", model.updated_at < since_before))
+
     def _unheld(self, stale_before: datetime) -> ColumnElement[bool]:
         """Queued, or running for a worker that stopped sending heartbeats."""
         model = self.model

@@ -154,6 +154,20 @@ def test_rows_of_dead_workers_are_requeued_then_given_up(
         assert (job.status, job.attempts, job.worker) == ("completed", 2, "worker-a")
 
 
+def test_jobs_queued_too_long_are_sent_again_once_per_period(
+    services: tuple[JobService, JobService, sessionmaker],
+) -> None:
+    """A queued job whose message the broker lost (a Redis restart without persistence) is sent again."""
+    app, _, sessions = services
+    with sessions() as session:
+        old = create_job(session, status="queued", job_type="generate", payload=SONG.to_payload())
+        JobRepository(session).update(old.job_id, updated_at=utcnow() - timedelta(hours=2))
+        create_job(session, status="queued", job_type="generate", payload=SONG.to_payload())  # just queued
+    assert app.requeue_stale(resend_waiting_after=3600) == [("generate", old.job_id)]
+    assert app.requeue_stale(resend_waiting_after=3600) == []  # not again until another period has passed
+    assert app.requeue_stale() == []
+
+
 def test_an_unreachable_broker_fails_the_job_at_once(
     services: tuple[JobService, JobService, sessionmaker],
 ) -> None:

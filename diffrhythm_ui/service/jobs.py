@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -472,9 +473,11 @@ class JobService:
         logger.warning("%s %s: %s", KIND_NAMES[kind], row_id, fields["error"])
         return outcome
 
-    def requeue_stale(self) -> list[tuple[str, str]]:
-        """Rows whose worker stopped sending heartbeats, put back in the queue (or ended, when cancelled or out
-        of attempts); the (kind, id) pairs to hand to workers again. The app runs this every few seconds."""
+    def requeue_stale(self, resend_waiting_after: float | None = None) -> list[tuple[str, str]]:
+        """The (kind, id) pairs to hand to workers again: rows whose worker stopped sending heartbeats, put back
+        in the queue (or ended, when cancelled or out of attempts), and, with ``resend_waiting_after`` seconds,
+        rows queued that long, whose message the broker may have lost (a duplicate only finds the row taken).
+        The app runs this every few seconds."""
         requeued = []
         with self._sessions() as session:
             for kind in REPOSITORIES:
@@ -484,6 +487,13 @@ class JobService:
                         requeued.append((kind, row_id))
                     else:
                         self._not_claimed(repository, kind, row_id)
+                if resend_waiting_after is not None:
+                    since = utcnow() - timedelta(seconds=resend_waiting_after)
+                    requeued += [
+                        (kind, row_id)
+                        for row_id in repository.waiting_ids(since)
+                        if repository.touch_waiting(row_id, since)
+                    ]
         return requeued
 
     # Loops

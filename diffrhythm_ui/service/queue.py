@@ -73,13 +73,14 @@ class CeleryDispatcher:
             raise BrokerError(f"The job queue is unreachable ({error}); the job waits until it is back.") from error
 
     def start_sweeper(self, requeue_stale: Callable[[], list[tuple[str, str]]]) -> threading.Thread:
-        """Every few seconds, hand rows whose worker stopped (no heartbeat) to the workers again."""
+        """Every few seconds, hand rows whose worker stopped (no heartbeat), or whose message may be lost, to the
+        workers again."""
 
         def sweep() -> None:
             while not self._stop.wait(SWEEP_SECONDS):
                 try:
                     for kind, row_id in requeue_stale():
-                        logger.warning("Re-queueing %s %s: its worker stopped sending heartbeats", kind, row_id)
+                        logger.warning("Sending %s %s to the workers again", kind, row_id)
                         self.send(kind, row_id)
                 except Exception:  # the database or broker is down for a moment: the next sweep tries again
                     logger.warning("Sweeping stale jobs failed", exc_info=True)
