@@ -16,6 +16,7 @@ When files cannot be had, one error lists every missing file and how to provide 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,11 @@ NEGATIVE_STYLE = Asset(
 MULAN = Asset("mulan", "OpenMuQ/MuQ-MuLan-large", "", "MuQ-MuLan-large")
 
 
+def _offline() -> bool:
+    """``HF_HUB_OFFLINE`` as it is now (huggingface_hub reads it only once, when it is first imported)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _from_hub(asset: Asset, local_only: bool) -> Path:
     from huggingface_hub import hf_hub_download, snapshot_download
 
@@ -69,10 +75,13 @@ def resolve(assets: list[Asset], model_dir: Path | None, *, local_only: bool = F
                 missing.append(f"{path} (from {asset.repo_id}/{asset.filename or ''})")
             continue
         try:
-            found[asset.key] = _from_hub(asset, local_only)
+            found[asset.key] = _from_hub(asset, local_only or _offline())
         except Exception as error:  # offline, not cached, gated, network: all mean "not available"
             logger.debug("Could not fetch %s: %s", asset.repo_id, error)
             missing.append(f"{asset.repo_id}/{asset.filename} ({type(error).__name__})")
+            # Every file is needed, so the run fails anyway: look only in the cache for the rest, rather than
+            # wait for the network to time out once per file on a machine without internet.
+            local_only = True
     if missing:
         where = f"the model folder {model_dir}" if model_dir else "the Hugging Face Hub (or its cache)"
         raise ModelFilesMissing(
