@@ -23,7 +23,6 @@ from sqlalchemy import (
     Index,
     String,
     Text,
-    false,
     func,
 )
 from sqlalchemy.ext.mutable import MutableDict
@@ -113,7 +112,7 @@ class WorkMixin:
     attempts: Mapped[int] = mapped_column(nullable=False, default=0, server_default="0")
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
     progress_note: Mapped[str | None] = mapped_column(String(200))
 
 

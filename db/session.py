@@ -169,6 +169,27 @@ def _upgrade_locked(connection: Connection, config: Config) -> None:
     command.upgrade(config, "head")
 
 
+@contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Foreign keys off on a SQLite connection while migrations run, then checked and back on.
+
+    Alembic's batch mode rebuilds a SQLite table by dropping the old one, and with foreign keys on, that drop
+    would cascade to every child row. The pragma works only outside a transaction, so it is set on the
+    driver's connection before the migration's transaction begins. Elsewhere this does nothing."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.dbapi_connection
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+        broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left rows whose parents are missing: {broken[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
+
+
 def init_db(engine: Engine) -> None:
     """Create or upgrade the schema to the newest Alembic revision.
 
@@ -176,7 +197,7 @@ def init_db(engine: Engine) -> None:
     lock and SQLite with ``BEGIN IMMEDIATE``; the second one finds the schema at head and does nothing.
     """
     config = alembic_config(engine)
-    with engine.connect() as connection:
+    with engine.connect() as connection, sqlite_foreign_keys_off(connection):
         connection = connection.execution_options(**{WRITE_OPTION: True})
         with connection.begin():
             if engine.dialect.name == "postgresql":

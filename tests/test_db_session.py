@@ -141,7 +141,8 @@ def test_downgrade_and_upgrade_again_keeps_working(fresh_url: str) -> None:
 
 
 def test_a_library_from_revision_0001_is_upgraded_with_its_rows(fresh_url: str) -> None:
-    """Rows written before the work columns existed keep their data and get the columns' defaults."""
+    """Rows written before the work columns existed keep their data and get the columns' defaults; neither
+    the upgrade nor the downgrade loses a track or a loop."""
     engine = create_db_engine(fresh_url)
     config = alembic_config(engine)
     command.upgrade(config, "0001")
@@ -152,14 +153,26 @@ def test_a_library_from_revision_0001_is_upgraded_with_its_rows(fresh_url: str) 
                 "VALUES ('old', 'generate', 'completed', 100, '{\"genre\": \"folk\"}', '{}')"
             )
         )
+        connection.execute(text("INSERT INTO tracks (track_id, job_id, metadata) VALUES ('song', 'old', '{}')"))
+        connection.execute(
+            text(
+                "INSERT INTO loops (loop_id, track_id, status, duration, fade_in_out, format, progress, report) "
+                "VALUES ('loop', 'song', 'completed', 60, false, 'WAV', 100, '{}')"
+            )
+        )
     init_db(engine)
     assert current_revision(engine) == head_revision()
     with Session(engine) as session:
         job = JobRepository(session).get_by_id("old")
         assert (job.metadata_, job.payload, job.attempts, job.cancel_requested) == ({"genre": "folk"}, {}, 0, False)
         assert (job.worker, job.heartbeat_at, job.progress_note) == (None, None, None)
+    with engine.connect() as connection:  # SQLite's table rebuilds must not cascade to the children
+        counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("jobs", "tracks", "loops")]
     command.downgrade(config, "0001")
     assert "attempts" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    with engine.connect() as connection:
+        after = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("jobs", "tracks", "loops")]
+    assert counts == after == [1, 1, 1]
     engine.dispose()
 
 

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from db.base import Base
-from db.session import create_db_engine, normalize_url
+from db.session import create_db_engine, normalize_url, sqlite_foreign_keys_off
 
 config = context.config
 target_metadata = Base.metadata
@@ -47,7 +47,7 @@ def run_migrations_online() -> None:
         return
     engine = create_db_engine(config.get_main_option("sqlalchemy.url") or None)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as connection, sqlite_foreign_keys_off(connection):
             _configure(connection)
             with context.begin_transaction():
                 context.run_migrations()
