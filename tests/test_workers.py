@@ -187,3 +187,22 @@ def test_a_job_that_kills_its_workers_is_given_up(cluster: tuple[str, Engine], t
             assert len(result["tracks"]) == 1
         finally:
             stop(survivor)
+
+
+@pytest.mark.timeout(600)
+def test_one_worker_with_two_processes_runs_two_jobs_at_once(cluster: tuple[str, Engine], tmp_path: Path) -> None:
+    """``--concurrency 2``: a process per job (each would have its own GPU with ``--gpus``)."""
+    db_url, engine = cluster
+    data = tmp_path / "data"
+    worker = start_worker(db_url, data, tmp_path / "worker.log", "--concurrency", "2", "--gpus", "0,1")
+    try:
+        with running_app(db_url, data) as url:
+            client = Client(url, verbose=False)
+            submitted = [client.submit(**SONG, api_name="/generate") for _ in range(4)]
+            assert all(len(job.result(timeout=300)[1]["tracks"]) == 1 for job in submitted)
+        rows = jobs(engine)
+        assert [j.status for j in rows] == ["completed"] * 4
+        holders = {j.worker for j in rows}
+        assert len(holders) == 2 and worker_id(worker) not in holders  # the two child processes, not the parent
+    finally:
+        stop(worker)

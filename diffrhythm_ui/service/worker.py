@@ -1,9 +1,10 @@
 """``python -m diffrhythm_ui worker``: a GPU worker for the app's queue (README "Running on several GPUs").
 
 It shares the app's database and data folder, loads the model once, and runs one job at a time per process:
-``--concurrency 1`` (the default) runs jobs in the worker process itself; more starts that many processes,
-each pinned to one of ``--gpus`` in turn. ``SIGTERM`` lets the running job finish first; a worker killed
-mid-job loses nothing (``diffrhythm_ui.service.queue``).
+``--concurrency 1`` (the default) runs jobs in the worker process itself, loading the model at start; more
+starts that many processes, each pinned to one of ``--gpus`` in turn and loading the model at its first job.
+``SIGTERM`` lets the running job finish first; a worker killed mid-job loses nothing
+(``diffrhythm_ui.service.queue``).
 """
 
 from __future__ import annotations
@@ -111,13 +112,13 @@ def run_worker(args: argparse.Namespace) -> int:
         context.pin_gpu(0)
         context.preload()
     else:
-
+        # Each process loads the model at its first job: Celery kills a process that takes more than a few
+        # seconds to start (worker_proc_alive_timeout), far less than loading DiffRhythm takes.
         @worker_process_init.connect(weak=False)
         def start_process(**_: object) -> None:
             from billiard.process import current_process
 
             context.pin_gpu(current_process().index)
-            context.preload()
 
     logger.info(
         "Worker for queue %r on %s: %s engine, %d process(es), data in %s",
