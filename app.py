@@ -20,7 +20,7 @@ from diffrhythm_ui.engine.engine import EngineSettings
 from diffrhythm_ui.engine.errors import ModelFilesMissing
 from diffrhythm_ui.service import DataStore, JobService, LibraryService
 from diffrhythm_ui.service.gpu import engine_for
-from diffrhythm_ui.service.queue import QUEUE, VISIBILITY_TIMEOUT, BrokerError, CeleryDispatcher, redacted
+from diffrhythm_ui.service.queue import QUEUE, RESEND_SECONDS, BrokerError, CeleryDispatcher, redacted
 from diffrhythm_ui.ui.app import CSS, Services, create_app
 
 logger = logging.getLogger("diffrhythm_ui.app")
@@ -66,7 +66,7 @@ def build(settings: Settings):  # noqa: ANN201 - a gr.Blocks
         dispatcher = CeleryDispatcher(settings.broker_url)
         dispatcher.check()
         jobs = JobService(sessions, engine_settings, store, dispatcher, concurrent=settings.queue_size)
-        dispatcher.start_sweeper(lambda: jobs.requeue_stale(resend_waiting_after=VISIBILITY_TIMEOUT))
+        dispatcher.start_sweeper(lambda: jobs.requeue_stale(resend_waiting_after=RESEND_SECONDS))
         runs_on = f"on GPU workers (queue `{QUEUE}` at `{redacted(settings.broker_url)}`)"
     else:
         jobs = JobService(sessions, engine_settings, store)

@@ -249,8 +249,7 @@ class WorkRepository(Repository[WorkT]):
 
     def stale_ids(self, stale_before: datetime) -> list[str]:
         """Running rows whose worker has sent no heartbeat since ``stale_before``."""
-        model = self.model
-        statement = select(self._pk).where(model.status == "running", model.heartbeat_at < stale_before)
+        statement = select(self._pk).where(self.model.status == "running", self._stale(stale_before))
         return list(self.session.scalars(statement))
 
     def waiting_ids(self, since_before: datetime) -> list[str]:
@@ -264,11 +263,14 @@ class WorkRepository(Repository[WorkT]):
         model = self.model
         return bool(self._set_where(self._pk == id_, model.status == "queued", model.updated_at < since_before))
 
+    def _stale(self, stale_before: datetime) -> ColumnElement[bool]:
+        """No heartbeat since ``stale_before`` (or none ever, as for rows from before workers existed)."""
+        return or_(self.model.heartbeat_at.is_(None), self.model.heartbeat_at < stale_before)
+
     def _unheld(self, stale_before: datetime) -> ColumnElement[bool]:
         """Queued, or running for a worker that stopped sending heartbeats."""
         model = self.model
-        stale = or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before)
-        return or_(model.status == "queued", and_(model.status == "running", stale))
+        return or_(model.status == "queued", and_(model.status == "running", self._stale(stale_before)))
 
     def requeue(self, id_: str, stale_before: datetime, max_attempts: int) -> bool:
         """Put a row whose worker stopped back in the queue, unless cancelled or out of attempts."""
@@ -277,7 +279,7 @@ class WorkRepository(Repository[WorkT]):
             self._set_where(
                 self._pk == id_,
                 model.status == "running",
-                self._unheld(stale_before),
+                self._stale(stale_before),
                 model.cancel_requested.is_(False),
                 model.attempts < max_attempts,
                 status="queued",

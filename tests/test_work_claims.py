@@ -154,6 +154,18 @@ def test_rows_of_dead_workers_are_requeued_then_given_up(
         assert (job.status, job.attempts, job.worker) == ("completed", 2, "worker-a")
 
 
+def test_a_job_without_a_payload_fails_with_the_reason(services: tuple[JobService, JobService, sessionmaker]) -> None:
+    """Rows queued or running before workers existed (no payload) are not run with an empty form."""
+    runner, _, sessions = services
+    with sessions() as session:
+        job = create_job(session, status="running", job_type="generate")  # no heartbeat: taken as stale
+    assert runner.requeue_stale() == [("generate", job.job_id)]
+    assert runner.run("generate", job.job_id) == "done"
+    with sessions() as session:
+        row = JobRepository(session).get_by_id(job.job_id)
+        assert row.status == "failed" and "older version" in row.error
+
+
 def test_jobs_queued_too_long_are_sent_again_once_per_period(
     services: tuple[JobService, JobService, sessionmaker],
 ) -> None:

@@ -138,6 +138,8 @@ def test_twenty_jobs_on_two_workers_survive_a_killed_worker(cluster: tuple[str, 
             assert sorted(t.job_id for t in tracks) == sorted(rows)  # one track per job, no duplicates
             assert all((data / t.file_path_wav).is_file() for t in tracks)
             assert (rows[victim].attempts, rows[victim].worker) == (2, worker_id(workers[1]))
+            (victim_track,) = [t for t in tracks if t.job_id == victim]
+            assert victim_track.file_path_wav.endswith("-attempt2.wav")  # the dead worker's names are not reused
             assert {j.worker for j in rows.values()} == {worker_id(w) for w in workers}  # both did work
             assert all(any(d.startswith("Transformer pass") for d in descriptions) for descriptions in seen)
 

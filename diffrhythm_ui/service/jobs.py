@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db import (
@@ -289,27 +290,36 @@ class JobService:
         save = partial(self._save_progress, "generate", job_id)
         progress = _Progress(GENERATION_STAGES, save, on_progress)
         folder = self.store.job_dir(job_id)
+        written: list[Path] = []
         try:
             with self._sessions() as session:
                 job = JobRepository(session).get_by_id(job_id)
                 if job is None:
                     raise LostLease(job_id)  # deleted since it was claimed
-                payload = dict(job.payload)
+                payload, attempt = dict(job.payload), job.attempts
+            if not payload:
+                raise ValueError("This job was queued by an older version of the app and cannot be run again.")
             form = SongForm.from_payload(payload, self.store.resolve)
             request = form.to_request()
             folder.mkdir(parents=True, exist_ok=True)
             master, _ = generate_songs(
                 self.engine_settings,
                 request,
-                folder / file_stem(form.title, "song"),
+                folder / (file_stem(form.title, "song") + attempt_suffix(attempt)),
                 "wav",
                 form.tags(),
                 progress,
                 lease.cancelled,
             )
+            written = [song.path for song in master]
             extra = self._extra_format(master, form)
+            written += [path for path in extra if path is not None]
             self._record_tracks(job_id, form, master, extra)
         except LostLease:
+            # Another worker holds the job now (this one was out of touch) or it was deleted: this attempt's
+            # files, named for it alone, go; the other attempt's stay.
+            for path in written:
+                path.unlink(missing_ok=True)
             logger.warning("Job %s was taken over by another worker or deleted; this run's results are dropped", job_id)
         except GenerationCancelled:
             self._finish_failed(job_id, lease, "cancelled", CANCELLED_MESSAGE)
@@ -391,13 +401,25 @@ class JobService:
             return
         try:
             self.dispatcher.send(kind, row_id)
-        except Exception as error:  # the broker is down: say so now rather than leave the job queued forever
-            with self._sessions() as session:
-                self._repository(kind, session).end_unheld(row_id, stale_before(), status="failed", error=str(error))
-            if kind == "generate":
-                self.store.delete_tree(self.store.job_dir(row_id))
+        except Exception as error:  # the broker is down: say so now rather than leave the job queued
+            try:
+                with self._sessions() as session:
+                    ended = self._repository(kind, session).end_unheld(
+                        row_id, stale_before(), status="failed", error=str(error)
+                    )
+                if ended and kind == "generate":
+                    self.store.delete_tree(self.store.job_dir(row_id))
+            except SQLAlchemyError:
+                logger.exception("Could not record that %s %s was not queued", kind, row_id)
             raise ServiceError(str(error)) from error
-        self._wait(kind, row_id, on_progress)
+        try:
+            self._wait(kind, row_id, on_progress)
+        except SQLAlchemyError as error:
+            logger.exception("Lost the database while waiting for %s %s", kind, row_id)
+            raise ServiceError(
+                f"Lost touch with the database while the {KIND_NAMES[kind]} runs on a worker; it goes on, and the "
+                "Library shows it when it ends."
+            ) from error
 
     def _completed(self, kind: str, session: Session, row_id: str) -> Any:
         """The finished row; ``ServiceError`` saying why when it did not complete."""
@@ -561,13 +583,16 @@ class JobService:
                 loop = LoopRepository(session).get_by_id(loop_id)
                 if loop is None:
                     raise LostLease(loop_id)  # deleted, with its track, since it was claimed
+                if not loop.payload:
+                    raise ValueError("This loop was queued by an older version of the app and cannot be run again.")
                 form = LoopForm.from_payload(dict(loop.payload))
+                attempt = loop.attempts
                 track = loop.track
                 source = self.store.resolve(track.file_path_wav)
                 tags = {k: track.metadata_.get(k) for k in ("artist", "album", "genre")}
                 tags["title"] = f"{track.metadata_.get('track_name') or 'Loop'} (loop)"
                 folder = self.store.job_dir(track.job_id) / "loops"
-            stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}"
+            stem = f"{file_stem(tags['title'], 'loop')}-{round(form.duration)}s-{loop_id[:8]}{attempt_suffix(attempt)}"
             output = folder / f"{stem}.{form.format}"
             output.parent.mkdir(parents=True, exist_ok=True)
             report = make_loop_file(
@@ -697,6 +722,12 @@ class JobService:
 
 
 MAX_TITLE = 120
+
+
+def attempt_suffix(attempt: int) -> str:
+    """Files of a retried job get their own names, so that a worker which lost the job (and cleans up after
+    itself) can never remove or overwrite the files of the attempt that replaced it."""
+    return f"-attempt{attempt}" if attempt > 1 else ""
 
 
 def disk_message(error: OSError) -> str:

@@ -79,8 +79,8 @@ class Lease:
             except Exception:  # a database hiccup: try again at the next beat; staleness is the real test
                 logger.warning("Heartbeat of %s failed", self.row_id, exc_info=True)
                 continue
-            if cancel_requested is None:
-                logger.warning("%s lost %s to another worker; stopping", self.worker, self.row_id)
+            if cancel_requested is None:  # finished, deleted, or taken over by another worker
+                logger.info("%s no longer holds %s", self.worker, self.row_id)
                 self._lost.set()
                 return
             if cancel_requested:

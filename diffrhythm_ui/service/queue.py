@@ -3,8 +3,9 @@
 A message carries only the kind and the row id; the row holds the request (``payload``), so a message can be
 sent twice without harm: of two deliveries, one worker claims the row and the other finds it taken (``lease``).
 Messages are acknowledged only after the job (``acks_late``), one at a time per worker process, so a worker that
-dies loses nothing: the broker hands its message out again (``task_reject_on_worker_lost``, and Redis's
-``visibility_timeout``), and the sweeper below re-sends any row whose worker stopped sending heartbeats.
+dies loses nothing: the broker hands its message out again (Redis's ``visibility_timeout``; at once with
+``task_reject_on_worker_lost`` when a ``--concurrency`` child dies), and, sooner, the sweeper below re-sends any
+row whose worker stopped sending heartbeats.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from celery import Celery
@@ -26,6 +28,9 @@ QUEUE = os.environ.get("DIFFRHYTHM_QUEUE", "diffrhythm")
 # duplicate would only find the row taken). Workers that die are noticed by heartbeat long before this.
 VISIBILITY_TIMEOUT = float(os.environ.get("DIFFRHYTHM_VISIBILITY_TIMEOUT", "3600"))
 SWEEP_SECONDS = float(os.environ.get("DIFFRHYTHM_SWEEP_SECONDS", "5"))
+# A job still queued after this long is sent again, in case its message was lost (a broker restarted without
+# its data, a send that failed); a duplicate only finds the row taken.
+RESEND_SECONDS = float(os.environ.get("DIFFRHYTHM_RESEND_SECONDS", "600"))
 CONNECT_SECONDS = 5.0
 
 
@@ -56,7 +61,6 @@ class CeleryDispatcher:
 
     def __init__(self, broker_url: str) -> None:
         self.celery = make_celery(broker_url)
-        self._stop = threading.Event()
 
     def check(self) -> None:
         """Fail now, with the reason, when the broker cannot be reached."""
@@ -70,27 +74,28 @@ class CeleryDispatcher:
         try:
             self.celery.send_task(TASK_NAME, args=[kind, row_id], queue=QUEUE, retry=True)
         except (BrokerUnreachable, OSError) as error:
-            raise BrokerError(f"The job queue is unreachable ({error}); the job waits until it is back.") from error
+            raise BrokerError(f"The job queue is unreachable ({error}).") from error
 
-    def start_sweeper(self, requeue_stale: Callable[[], list[tuple[str, str]]]) -> threading.Thread:
+    def start_sweeper(self, requeue_stale: Callable[[], list[tuple[str, str]]]) -> None:
         """Every few seconds, hand rows whose worker stopped (no heartbeat), or whose message may be lost, to the
-        workers again."""
+        workers again. A row that cannot be sent now is sent again a ``RESEND_SECONDS`` period later."""
 
         def sweep() -> None:
-            while not self._stop.wait(SWEEP_SECONDS):
+            while True:
+                time.sleep(SWEEP_SECONDS)
                 try:
-                    for kind, row_id in requeue_stale():
-                        logger.warning("Sending %s %s to the workers again", kind, row_id)
+                    rows = requeue_stale()
+                except Exception:  # the database is down for a moment: the next sweep tries again
+                    logger.warning("Looking for stale jobs failed", exc_info=True)
+                    continue
+                for kind, row_id in rows:
+                    logger.warning("Sending %s %s to the workers again", kind, row_id)
+                    try:
                         self.send(kind, row_id)
-                except Exception:  # the database or broker is down for a moment: the next sweep tries again
-                    logger.warning("Sweeping stale jobs failed", exc_info=True)
+                    except BrokerError:
+                        logger.warning("Could not send %s %s; it is sent again later", kind, row_id, exc_info=True)
 
-        thread = threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True)
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        self._stop.set()
+        threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
 def redacted(url: str) -> str:

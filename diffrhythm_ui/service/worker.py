@@ -16,7 +16,8 @@ import socket
 from pathlib import Path
 
 from celery.signals import worker_process_init
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
 from db import create_db_engine, init_database
@@ -92,7 +93,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     @celery.task(
         name=TASK_NAME,
-        autoretry_for=(OperationalError,),
+        autoretry_for=(DBAPIError, PoolTimeout),
         max_retries=DATABASE_RETRIES,
         retry_backoff=True,
         retry_backoff_max=60,
