@@ -54,6 +54,17 @@ def test_partial_files_are_found_and_removed(tmp_path: Path) -> None:
     assert [p.name for p in store.audio_files()] == ["song.wav"]
 
 
+def test_only_old_partial_files_are_removed_while_workers_may_write(tmp_path: Path) -> None:
+    store = DataStore(tmp_path)
+    folder = store.job_dir("j")
+    folder.mkdir(parents=True)
+    (folder / ".old-1.wav").write_bytes(b"x")
+    (folder / ".writing-2.wav").write_bytes(b"x")
+    os.utime(folder / ".old-1.wav", (0, 0))
+    assert [p.name for p in store.remove_partial_files(older_than_s=3600)] == [".old-1.wav"]
+    assert (folder / ".writing-2.wav").exists()
+
+
 def test_delete_never_touches_files_outside_the_data_folder(tmp_path: Path) -> None:
     secret = tmp_path / "secret.wav"
     secret.write_bytes(b"keep")

@@ -685,7 +685,8 @@ class JobService:
 
         Only the hidden temporary files of writes that never finished are removed; finished files without a row
         and rows without a file are reported, never deleted. With workers (a dispatcher) the queued and running
-        rows and the files being written belong to them, so both are left alone."""
+        rows and the files being written belong to them, so both are left alone (temporary files an hour old
+        are removed)."""
         report = RecoveryReport()
         message = (
             f"Interrupted: the app stopped while this was running (noticed at start-up {utcnow():%Y-%m-%d %H:%M} UTC)."
@@ -713,8 +714,9 @@ class JobService:
         report.files_without_rows = [
             self.store.relative(p) for p in self.store.audio_files() if self.store.relative(p) not in recorded
         ]
-        if local:
-            report.partial_files_removed = [self.store.relative(p) for p in self.store.remove_partial_files()]
+        # Workers may be writing files right now: only their temporary files an hour old are left-overs.
+        partial = self.store.remove_partial_files(older_than_s=0.0 if local else 3600.0)
+        report.partial_files_removed = [self.store.relative(p) for p in partial]
         for field_name, items in report.__dict__.items():
             if items:
                 logger.warning("Start-up check, %s: %s", field_name.replace("_", " "), ", ".join(items[:20]))

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,10 +95,13 @@ class DataStore:
             return True
         return False
 
-    def remove_partial_files(self) -> list[Path]:
-        """Delete the hidden temporary files (``.name...``) that interrupted writes left in job folders."""
+    def remove_partial_files(self, older_than_s: float = 0.0) -> list[Path]:
+        """Delete the hidden temporary files (``.name...``) that interrupted writes left in job folders; with
+        ``older_than_s``, only those untouched that long (other processes may be writing the newer ones)."""
         jobs = self.root / "jobs"
-        partial = sorted(p for p in jobs.rglob(".*") if p.is_file()) if jobs.is_dir() else []
+        cutoff = time.time() - older_than_s
+        candidates = jobs.rglob(".*") if jobs.is_dir() else []
+        partial = sorted(p for p in candidates if p.is_file() and (not older_than_s or p.stat().st_mtime < cutoff))
         for path in partial:
             path.unlink(missing_ok=True)
         return partial
