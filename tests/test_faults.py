@@ -71,46 +71,32 @@ def test_read_only_data_folder_fails_the_job_clearly(tmp_path: Path, small_disk:
     assert status == "failed" and "read-only" in error.lower() and tracks == 0
 
 
+def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command of the project as an operator would, without BROKER_URL unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "BROKER_URL"}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+
+
 def test_unreachable_database_at_start_exits_with_a_message(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "app.py",
-            "--db-url",
-            "postgresql+psycopg://postgres@127.0.0.1:9/nothing",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--engine",
-            "tiny",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/nothing"
+    run = run_command("app.py", "--db-url", url, "--data-dir", str(tmp_path / "data"), "--engine", "tiny")
     assert run.returncode == 3
     assert "Cannot open the database" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_unreachable_broker_at_start_exits_with_a_message(tmp_path: Path) -> None:
-    common = ["--db-url", f"sqlite:///{tmp_path / 'studio.db'}", "--data-dir", str(tmp_path / "data")]
-    app = subprocess.run(
-        [sys.executable, "app.py", "--broker-url", "redis://127.0.0.1:9/0", "--engine", "tiny", *common],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    common = [
+        "--db-url",
+        f"sqlite:///{tmp_path / 'studio.db'}",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--engine",
+        "tiny",
+    ]
+    app = run_command("app.py", "--broker-url", "redis://127.0.0.1:9/0", *common)
     assert app.returncode == 5
     assert "cannot reach the broker at redis://127.0.0.1:9/0" in app.stderr and "Traceback" not in app.stderr
-    worker = subprocess.run(
-        [sys.executable, "-m", "diffrhythm_ui", "worker", "--engine", "tiny", *common],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if k != "BROKER_URL"},
-    )
+    worker = run_command("-m", "diffrhythm_ui", "worker", *common)
     assert worker.returncode != 0 and "set BROKER_URL" in worker.stderr and "Traceback" not in worker.stderr
 
 
