@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from db import JobRepository, LoopRepository, TrackRepository, create_db_engine  # noqa: E402
 from tests.app_server import start_app, stop  # noqa: E402
-from tests.test_app_api import generate_args  # noqa: E402
+from tests.test_app_api import generate_args, loop_args  # noqa: E402
 
 SONG = generate_args(lyrics="[00:01.00]Load test, one two\n", duration=10, variants=1, file_format="wav")
 
@@ -48,16 +48,7 @@ def one_client(url: str, kind: str, track_id: str, results: list[dict], barrier:
         if kind == "song":
             job = client.submit(**SONG, api_name="/generate")
         else:
-            job = client.submit(
-                track_id=track_id,
-                upload=None,
-                duration=15,
-                fade_in=0,
-                fade_out=1,
-                file_format="wav",
-                source="From the library",
-                api_name="/make_loop",
-            )
+            job = client.submit(**loop_args(track_id=track_id, duration=15, fade_out=1), api_name="/make_loop")
         deadline = time.monotonic() + 900
         while not job.done() and time.monotonic() < deadline:
             status = job.status()

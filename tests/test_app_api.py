@@ -50,6 +50,21 @@ def generate_args(**overrides: object) -> dict[str, object]:
     return values
 
 
+def loop_args(**overrides: object) -> dict[str, object]:
+    """Keyword arguments of /make_loop: a 30 s WAV loop of a library track (``track_id`` to be given)."""
+    values = dict(
+        track_id="no-such-track",
+        upload=None,
+        duration=30,
+        fade_in=0,
+        fade_out=0,
+        file_format="wav",
+        source="From the library",
+    )
+    values.update(overrides)
+    return values
+
+
 @pytest.fixture
 def app(tmp_path: Path):  # noqa: ANN201 - (url, database url, data dir)
     db_url = f"sqlite:///{tmp_path / 'studio.db'}"

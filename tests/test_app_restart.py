@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db import JobRepository, LoopRepository, TrackRepository, create_db_engine
 from tests.app_server import start_app, stop
-from tests.test_app_api import generate_args
+from tests.test_app_api import generate_args, loop_args
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +35,17 @@ def loop_rows(db_url: str) -> list[tuple[str, str, str | None]]:
     return [(i, kind.removeprefix("loop "), path) for i, kind, path in snapshot(db_url) if kind.startswith("loop ")]
 
 
+def kill_once_running(process: subprocess.Popen, running: Callable[[], bool], settle_s: float) -> None:
+    """Wait until the work is running, give it ``settle_s`` to be well inside (sampling, or rendering), then
+    SIGKILL the app: no clean-up code runs."""
+    deadline = time.monotonic() + 120
+    while not running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(settle_s)
+    process.kill()
+    process.wait()
+
+
 def test_kill_during_generation_then_restart(tmp_path: Path) -> None:
     db_url, data = f"sqlite:///{tmp_path / 'studio.db'}", tmp_path / "data"
     process, url = start_app(db_url, data)
@@ -42,12 +55,7 @@ def test_kill_during_generation_then_restart(tmp_path: Path) -> None:
         before = snapshot(db_url)
         files_before = sorted(p for p in data.rglob("*") if p.is_file())
         client.submit(**generate_args(duration=95, steps=60, variants=1), api_name="/generate")
-        deadline = time.monotonic() + 120
-        while not any(status == "running" for _, status, _ in snapshot(db_url)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # well inside the sampling loop
-        process.kill()  # SIGKILL: no clean-up code runs
-        process.wait()
+        kill_once_running(process, lambda: any(status == "running" for _, status, _ in snapshot(db_url)), 1.0)
     finally:
         stop(process)
     crashed = [row for row in snapshot(db_url) if row[1] == "running"]
@@ -74,22 +82,9 @@ def test_kill_during_loop_rendering_then_restart(tmp_path: Path) -> None:
         client = Client(url, verbose=False)
         song = client.predict(**generate_args(variants=1, file_format="wav"), api_name="/generate")[1]
         before = snapshot(db_url)
-        client.submit(
-            track_id=song["tracks"][0]["track_id"],
-            upload=None,
-            duration=4 * 3600,
-            fade_in=0,
-            fade_out=0,
-            file_format="flac",
-            source="From the library",
-            api_name="/make_loop",
-        )
-        deadline = time.monotonic() + 120
-        while not any(status == "running" for _, status, _ in loop_rows(db_url)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(2.0)  # inside the render of a four-hour loop
-        process.kill()
-        process.wait()
+        track_id = song["tracks"][0]["track_id"]
+        client.submit(**loop_args(track_id=track_id, duration=4 * 3600, file_format="flac"), api_name="/make_loop")
+        kill_once_running(process, lambda: any(status == "running" for _, status, _ in loop_rows(db_url)), 2.0)
     finally:
         stop(process)
     assert [status for _, status, _ in loop_rows(db_url)] == ["running"]

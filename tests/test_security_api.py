@@ -14,7 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from tests.app_server import running_app
-from tests.test_app_api import generate_args, rows
+from tests.test_app_api import generate_args, loop_args, rows
 
 pytestmark = pytest.mark.slow
 
@@ -41,20 +41,6 @@ GENERATE_ORDER = (  # the positional order of /generate's parameters
     "edit_start",
     "edit_end",
 )
-
-
-def loop_args(**overrides: object) -> dict[str, object]:
-    values = dict(
-        track_id="no-such-track",
-        upload=None,
-        duration=30,
-        fade_in=0,
-        fade_out=0,
-        file_format="wav",
-        source="From the library",
-    )
-    values.update(overrides)
-    return values
 
 
 @pytest.fixture(scope="module")
