@@ -6,6 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from db.session import get_database_url
 
@@ -42,16 +43,32 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags the app and its workers share: where the library is and which model makes the songs."""
+    parser.add_argument("--db-url", help="database URL (default: DATABASE_URL, else SQLite at DB_PATH)")
+    parser.add_argument("--data-dir", help="where audio files are kept (default: DATA_DIR or ./data)")
+    parser.add_argument("--engine", choices=ENGINES, help="model engine (default: DIFFRHYTHM_ENGINE or real)")
+    parser.add_argument("--model-dir", help="local DiffRhythm checkpoints (default: DIFFRHYTHM_MODEL_DIR)")
+
+
+def job_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``add_job_arguments``'s values, each falling back to its environment variable."""
+    model_dir = args.model_dir or os.environ.get("DIFFRHYTHM_MODEL_DIR")
+    return {
+        "database_url": args.db_url or get_database_url(),
+        "data_dir": Path(args.data_dir or os.environ.get("DATA_DIR", "./data")).expanduser().resolve(),
+        "engine": args.engine or os.environ.get("DIFFRHYTHM_ENGINE", "real"),
+        "model_dir": Path(model_dir).expanduser().resolve() if model_dir else None,
+    }
+
+
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``python app.py``; each defaults to its environment variable."""
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     parser.add_argument("--auth", metavar="USER:PASS", default=os.environ.get("DIFFRHYTHM_AUTH"))
-    parser.add_argument("--db-url", help="database URL (default: DATABASE_URL, else SQLite at DB_PATH)")
-    parser.add_argument("--data-dir", help="where audio files are kept (default: DATA_DIR or ./data)")
-    parser.add_argument("--engine", choices=ENGINES, help="model engine (default: DIFFRHYTHM_ENGINE or real)")
-    parser.add_argument("--model-dir", help="local DiffRhythm checkpoints (default: DIFFRHYTHM_MODEL_DIR)")
+    add_job_arguments(parser)
     parser.add_argument(
         "--queue-size",
         type=int,
@@ -67,12 +84,8 @@ def add_app_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    model_dir = args.model_dir or os.environ.get("DIFFRHYTHM_MODEL_DIR")
     return Settings(
-        database_url=args.db_url or get_database_url(),
-        data_dir=Path(args.data_dir or os.environ.get("DATA_DIR", "./data")).expanduser().resolve(),
-        engine=args.engine or os.environ.get("DIFFRHYTHM_ENGINE", "real"),
-        model_dir=Path(model_dir).expanduser().resolve() if model_dir else None,
+        **job_settings(args),
         host=args.host,
         port=args.port,
         share=args.share,

@@ -205,8 +205,8 @@ class JobService:
         with self._sessions() as session:
             for kind in REPOSITORIES:
                 outcome = self._repository(kind, session).request_cancel(row_id, CANCELLED_MESSAGE)
-                if outcome == "cancelled" and kind == "generate":  # never started: only its input copies exist
-                    self.store.delete_tree(self.store.job_dir(row_id))
+                if outcome == "cancelled":
+                    self._drop_unstarted(kind, row_id)
                 if outcome is not None:
                     return True
         return lease is not None
@@ -293,12 +293,8 @@ class JobService:
         written: list[Path] = []
         try:
             with self._sessions() as session:
-                job = JobRepository(session).get_by_id(job_id)
-                if job is None:
-                    raise LostLease(job_id)  # deleted since it was claimed
+                job = self._claimed_row("generate", session, job_id)
                 payload, attempt = dict(job.payload), job.attempts
-            if not payload:
-                raise ValueError("This job was queued by an older version of the app and cannot be run again.")
             form = SongForm.from_payload(payload, self.store.resolve)
             request = form.to_request()
             folder.mkdir(parents=True, exist_ok=True)
@@ -332,6 +328,17 @@ class JobService:
             self._finish_failed(
                 job_id, lease, "failed", f"Internal error ({type(error).__name__}); see the server log."
             )
+
+    def _claimed_row(self, kind: str, session: Session, row_id: str) -> Any:
+        """The row this worker just claimed, with the payload it runs from."""
+        row = self._repository(kind, session).get_by_id(row_id)
+        if row is None:
+            raise LostLease(row_id)  # deleted since it was claimed
+        if not row.payload:
+            raise ValueError(
+                f"This {KIND_NAMES[kind]} was queued by an older version of the app and cannot be run again."
+            )
+        return row
 
     def _save_progress(self, kind: str, row_id: str, percent: float, note: str) -> None:
         try:
@@ -407,8 +414,8 @@ class JobService:
                     ended = self._repository(kind, session).end_unheld(
                         row_id, stale_before(), status="failed", error=str(error)
                     )
-                if ended and kind == "generate":
-                    self.store.delete_tree(self.store.job_dir(row_id))
+                if ended:
+                    self._drop_unstarted(kind, row_id)
             except SQLAlchemyError:
                 logger.exception("Could not record that %s %s was not queued", kind, row_id)
             raise ServiceError(str(error)) from error
@@ -474,6 +481,12 @@ class JobService:
                 self._leases.pop(row_id, None)
         return "done"
 
+    def _drop_unstarted(self, kind: str, row_id: str) -> None:
+        """Remove what a song ended without a worker left behind: its job folder (its input copies, and the
+        files of attempts whose workers died). A loop's folder belongs to its track and stays."""
+        if kind == "generate":
+            self.store.delete_tree(self.store.job_dir(row_id))
+
     def _not_claimed(self, repository: WorkRepository, kind: str, row_id: str) -> str:
         row = repository.get_by_id(row_id)
         if row is None:
@@ -490,8 +503,7 @@ class JobService:
             return "skipped"  # a live worker holds it
         if not repository.end_unheld(row_id, stale_before(), **fields):
             return "skipped"
-        if kind == "generate":
-            self.store.delete_tree(self.store.job_dir(row_id))
+        self._drop_unstarted(kind, row_id)
         logger.warning("%s %s: %s", KIND_NAMES[kind], row_id, fields["error"])
         return outcome
 
@@ -580,11 +592,7 @@ class JobService:
         output: Path | None = None
         try:
             with self._sessions() as session:
-                loop = LoopRepository(session).get_by_id(loop_id)
-                if loop is None:
-                    raise LostLease(loop_id)  # deleted, with its track, since it was claimed
-                if not loop.payload:
-                    raise ValueError("This loop was queued by an older version of the app and cannot be run again.")
+                loop = self._claimed_row("loop", session, loop_id)
                 form = LoopForm.from_payload(dict(loop.payload))
                 attempt = loop.attempts
                 track = loop.track
@@ -616,6 +624,7 @@ class JobService:
                 result_path=report["output"],
                 report=report,
             ):
+                output.unlink(missing_ok=True)  # named for this attempt alone
                 logger.warning("Loop %s was taken over by another worker; this run's result is dropped", loop_id)
             return
         except LostLease:

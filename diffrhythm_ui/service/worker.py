@@ -21,8 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 
 from db import create_db_engine, init_database
-from db.session import get_database_url
-from diffrhythm_ui.config import ENGINES
+from diffrhythm_ui.config import add_job_arguments, job_settings
 from diffrhythm_ui.engine.engine import EngineSettings
 from diffrhythm_ui.service.gpu import engine_for
 from diffrhythm_ui.service.jobs import JobService
@@ -64,10 +63,7 @@ class WorkerContext:
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-url", help="Celery broker, e.g. redis://127.0.0.1:6379/0 (default: BROKER_URL)")
-    parser.add_argument("--db-url", help="the app's database URL (default: DATABASE_URL, else SQLite at DB_PATH)")
-    parser.add_argument("--data-dir", help="the app's data folder, shared with it (default: DATA_DIR or ./data)")
-    parser.add_argument("--engine", choices=ENGINES, help="model engine (default: DIFFRHYTHM_ENGINE or real)")
-    parser.add_argument("--model-dir", help="local DiffRhythm checkpoints (default: DIFFRHYTHM_MODEL_DIR)")
+    add_job_arguments(parser)  # the same database, data folder and model as the app's
     parser.add_argument("--concurrency", type=int, default=1, help="jobs at once, one process each (default 1)")
     parser.add_argument("--gpus", default="", help="comma-separated GPU indices for the processes, e.g. 0,1")
     parser.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
@@ -79,14 +75,11 @@ def run_worker(args: argparse.Namespace) -> int:
         raise SystemExit("worker: set BROKER_URL (or --broker-url), the same broker the app uses")
     if args.concurrency < 1:
         raise SystemExit(f"worker: --concurrency must be at least 1; got {args.concurrency}")
-    model_dir = args.model_dir or os.environ.get("DIFFRHYTHM_MODEL_DIR")
+    shared = job_settings(args)
     context = WorkerContext(
-        database_url=args.db_url or get_database_url(),
-        data_dir=Path(args.data_dir or os.environ.get("DATA_DIR", "./data")).expanduser().resolve(),
-        engine=EngineSettings(
-            kind=args.engine or os.environ.get("DIFFRHYTHM_ENGINE", "real"),
-            model_dir=Path(model_dir).expanduser().resolve() if model_dir else None,
-        ),
+        database_url=shared["database_url"],
+        data_dir=shared["data_dir"],
+        engine=EngineSettings(kind=shared["engine"], model_dir=shared["model_dir"]),
         gpus=[g.strip() for g in args.gpus.split(",") if g.strip()],
     )
     celery = make_celery(broker)
